@@ -1,0 +1,64 @@
+/* tensor.c — host tensors. Sizes are checked against IR_MAX_ELEMENTS so a hostile
+ * .npy header or shape cannot ask for more memory than the machine has. */
+#include "tensor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int64_t tensor_numel(const Tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++) n *= t->dims[i];
+    return n;
+}
+
+size_t tensor_bytes(const Tensor *t) {
+    return (size_t)tensor_numel(t) * ir_dtype_size(t->dtype);
+}
+
+Tensor *tensor_create(IrDType dt, int rank, const int64_t *dims, char *err, size_t errlen) {
+    if (rank < 0 || rank > IR_MAX_RANK) {
+        snprintf(err, errlen, "rank %d is outside 0..%d", rank, IR_MAX_RANK);
+        return NULL;
+    }
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] < 0) {
+            snprintf(err, errlen, "dim %d is negative (%lld)", i, (long long)dims[i]);
+            return NULL;
+        }
+        if (dims[i] > 0 && n > IR_MAX_ELEMENTS / dims[i]) {
+            snprintf(err, errlen, "tensor is too large (more than %lld elements)",
+                     (long long)IR_MAX_ELEMENTS);
+            return NULL;
+        }
+        n *= dims[i];
+    }
+    Tensor *t = xcalloc(1, sizeof *t);
+    t->dtype = dt;
+    t->rank = rank;
+    for (int i = 0; i < rank; i++) t->dims[i] = dims[i];
+    size_t bytes = (size_t)n * ir_dtype_size(dt);
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    t->data = aligned_alloc(64, rounded ? rounded : 64);
+    if (!t->data) {
+        free(t);
+        snprintf(err, errlen, "out of memory allocating %zu bytes", bytes);
+        return NULL;
+    }
+    memset(t->data, 0, rounded ? rounded : 64);
+    return t;
+}
+
+void tensor_destroy(Tensor *t) {
+    if (!t) return;
+    free(t->data);
+    free(t);
+}
+
+char *tensor_shape_str(const Tensor *t, char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, "%s[", ir_dtype_name(t->dtype));
+    for (int i = 0; i < t->rank && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)t->dims[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+    return buf;
+}
