@@ -119,7 +119,7 @@ static const char *verb(IrOp op) {
 static bool infer_binary(RULE_ARGS) {
     TypeStrs ts;
     const IrType *x = &a[0]->type, *y = &a[1]->type;
-    char why[96];
+    char why[160];
     if (x->dtype != y->dtype)
         FAIL("cannot %s %s and %s: dtypes differ (use cast)", verb(op), tstr(&ts, 0, x),
              tstr(&ts, 1, y));
@@ -131,7 +131,7 @@ static bool infer_binary(RULE_ARGS) {
 static bool infer_where(RULE_ARGS) {
     TypeStrs ts;
     const IrType *c = &a[0]->type, *x = &a[1]->type, *y = &a[2]->type;
-    char why[96];
+    char why[160];
     if (x->dtype != y->dtype)
         FAIL("where: the two branches %s and %s have different dtypes", tstr(&ts, 0, x),
              tstr(&ts, 1, y));
@@ -165,7 +165,7 @@ static bool infer_matmul(RULE_ARGS) {
     IrType bx = *x, by = *y, batch;
     bx.rank -= 2;
     by.rank -= 2;
-    char why[96];
+    char why[160];
     if (!broadcast2(&bx, &by, &batch, why, sizeof why))
         FAIL("cannot matmul %s by %s: batch dims do not broadcast: %s", tstr(&ts, 0, x),
              tstr(&ts, 1, y), why);
@@ -256,7 +256,7 @@ static bool infer_broadcast(RULE_ARGS) {
     if (!need_given(op, given, err, errlen)) return false;
     const IrType *x = &a[0]->type;
     IrType r;
-    char why[96];
+    char why[160];
     if (given->dtype != x->dtype || given->rank < x->rank ||
         !broadcast2(given, x, &r, why, sizeof why) || !ir_type_eq(&r, given))
         FAIL("cannot broadcast %s to %s", tstr(&ts, 0, x), tstr(&ts, 1, given));

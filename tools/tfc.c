@@ -61,6 +61,7 @@ static const char *usage_compile =
     "\n"
     "  -D name=value   override a `param` of the model (e.g. -D n_layer=2)\n"
     "  --model NAME    which model of the file (default: the last one)\n"
+    "  --list-models   print the names of the models the file defines\n"
     "  -o OUT          write the output to OUT instead of standard output\n";
 
 static const char *usage_opt =
@@ -134,7 +135,7 @@ typedef struct {
     int ninputs;
     uint64_t seed;
     PassOptions passes;
-    bool help;
+    bool help, list_models;
 } Args;
 
 /* Matches "--name=value" or "--name value": 0 no match, 1 matched (value in *out),
@@ -217,6 +218,8 @@ static bool parse_args(int argc, char **argv, Args *a, const char *usage) {
             a->passes.disable = v;
         } else if (strcmp(s, "--print-after-all") == 0) {
             a->passes.print_after_all = true;
+        } else if (strcmp(s, "--list-models") == 0) {
+            a->list_models = true;
         } else if (strcmp(s, "--time-passes") == 0) {
             a->passes.time_passes = true;
         } else if (strcmp(s, "--verify-each") == 0) {
@@ -287,7 +290,7 @@ static bool run_passes(IrModule *m, Args *a) {
 static int cmd_compile(Args *a) {
     if (a->emit && strcmp(a->emit, "ast") != 0 && strcmp(a->emit, "ir") != 0)
         return fail("--emit must be ast or ir, not '%s'%s", a->emit, "");
-    if (a->emit && strcmp(a->emit, "ast") == 0) {
+    if (a->list_models || (a->emit && strcmp(a->emit, "ast") == 0)) {
         size_t len;
         char *src = read_file(a->file, &len);
         if (!src) return 1;
@@ -295,7 +298,8 @@ static int cmd_compile(Args *a) {
         if (!out) return free(src), 1;
         Diag d;
         diag_init(&d, a->file, src, len, stderr);
-        bool ok = fe_print_ast(out, a->file, src, len, &d);
+        bool ok = a->list_models ? fe_list_models(out, a->file, src, len, &d)
+                                 : fe_print_ast(out, a->file, src, len, &d);
         free(src);
         int rc = close_out(out, a->out);
         return ok ? rc : 1;
@@ -386,7 +390,7 @@ static int cmd_run(Args *a) {
         memcpy(name, a->inputs[i], (size_t)(eq - a->inputs[i]));
         name[eq - a->inputs[i]] = 0;
         inputs[ninputs].name = name;
-        inputs[ninputs].tensor = rt_npy_load(eq + 1, err, sizeof err);
+        inputs[ninputs].tensor = rt_npy_read(eq + 1, err, sizeof err);
         ninputs++;
         if (!inputs[ninputs - 1].tensor) {
             fail("%s%s", err, "");
@@ -412,7 +416,7 @@ static int cmd_run(Args *a) {
             if (has_suffix(a->out, ".npy")) k -= 4;
             snprintf(path, sizeof path, "%.*s.%d.npy", (int)k, a->out, i);
         }
-        if (!rt_npy_save(path, outs.tensors[i], err, sizeof err)) rc = fail("%s%s", err, "");
+        if (!rt_npy_write(path, outs.tensors[i], err, sizeof err)) rc = fail("%s%s", err, "");
     }
 done:
     for (int i = 0; i < ninputs; i++) {

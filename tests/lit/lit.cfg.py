@@ -14,6 +14,8 @@ params = lit_config.params
 tfc = params.get("tfc", "tfc")
 filecheck = params.get("filecheck", "FileCheck-16")
 python = params.get("python", "python3")
+if params.get("exec_root"):
+    config.test_exec_root = params.get("exec_root")
 root = params.get("source_root", os.path.join(os.path.dirname(__file__), "..", ".."))
 
 config.substitutions.append(("%tfc", tfc))

@@ -1,0 +1,183 @@
+/* model_run.c — weights from a checkpoint or initialisers, inputs matched by name, one
+ * ref_run. The policy for mismatched checkpoints is stated in model_run.h.
+ *
+ * Decision a newcomer may question: the checkpoint is read whole (every tensor, then the
+ * ones the model wants are moved out) rather than tensor by tensor. The reader validates
+ * the entire header before it reads any data, and keeping one read path keeps that
+ * validation in one place; the cost is memory for the tensors the model ignores.
+ */
+#include "model_run.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/ref/ref.h"
+#include "init.h"
+#include "safetensors.h"
+
+void rt_tensors_free(Tensor **ts, int n) {
+    if (!ts) return;
+    for (int i = 0; i < n; i++) tensor_destroy(ts[i]);
+    free(ts);
+}
+
+static bool is_float(IrDType dt) { return dt != DT_I32; }
+
+/* Print "what: a, b, c, d, e and 7 more" to warn. */
+static void warn_list(FILE *warn, const char *what, const char **names, int n) {
+    if (!warn || n == 0) return;
+    fprintf(warn, "tfc: warning: %s: ", what);
+    for (int i = 0; i < n && i < 5; i++) fprintf(warn, "%s%s", i ? ", " : "", names[i]);
+    if (n > 5) fprintf(warn, " and %d more", n - 5);
+    fprintf(warn, "\n");
+}
+
+/* Check (and if need be convert) the file's tensor for weight w; returns the tensor to
+ * use (t itself or a converted copy, t then destroyed) or NULL with a message. */
+static Tensor *fit_weight(const IrWeight *w, Tensor *t, const char *path, char *err,
+                          size_t errlen) {
+    char ws[IR_TYPE_STR_MAX], ts[IR_TYPE_STR_MAX];
+    bool ok = t->rank == w->type.rank && (t->dtype == w->type.dtype ||
+                                          (is_float(t->dtype) && is_float(w->type.dtype)));
+    for (int i = 0; ok && i < t->rank; i++)
+        ok = w->type.dims[i].sym || w->type.dims[i].size == t->dims[i];
+    if (!ok) {
+        snprintf(err, errlen, "weight '%s' is %s in the model but %s in %s", w->name,
+                 ir_type_str(&w->type, ws, sizeof ws), tensor_shape_str(t, ts, sizeof ts), path);
+        tensor_destroy(t);
+        return NULL;
+    }
+    if (t->dtype == w->type.dtype) return t;
+    Tensor *c = tensor_create(w->type.dtype, t->rank, t->dims, err, errlen);
+    if (c)
+        for (int64_t i = 0; i < tensor_numel(t); i++) ref_store(c, i, ref_load(t, i));
+    tensor_destroy(t);
+    return c;
+}
+
+bool rt_weights_load(const IrModule *m, const char *weights_path, uint64_t seed, FILE *warn,
+                     Tensor ***out, int *nout, char *err, size_t errlen) {
+    int n = 0;
+    for (const IrWeight *w = m->weights; w; w = w->next) n++;
+    Tensor **ws = xcalloc((size_t)(n ? n : 1), sizeof *ws);
+    const char **missing = xcalloc((size_t)(n ? n : 1), sizeof *missing);
+    int nmissing = 0;
+    RtTensorSet file = {0};
+    bool ok = true;
+    if (weights_path) ok = rt_safetensors_read(weights_path, &file, err, errlen);
+    int i = 0;
+    for (const IrWeight *w = m->weights; ok && w; w = w->next, i++) {
+        int k = rt_tensor_set_index(&file, w->name);
+        if (k >= 0) {
+            Tensor *t = file.tensors[k];
+            file.tensors[k] = NULL; /* moved out of the set */
+            ok = (ws[i] = fit_weight(w, t, weights_path, err, errlen)) != NULL;
+        } else {
+            if (weights_path) missing[nmissing++] = w->name;
+            ok = (ws[i] = rt_init_weight(w, seed, err, errlen)) != NULL;
+        }
+    }
+    if (ok && weights_path) {
+        char what[512];
+        snprintf(what, sizeof what, "%d model weight%s not in %s, drawn from %s initialiser%s",
+                 nmissing, nmissing == 1 ? "" : "s", weights_path, nmissing == 1 ? "its" : "their",
+                 nmissing == 1 ? "" : "s");
+        warn_list(warn, what, missing, nmissing);
+        const char **extra = xcalloc((size_t)(file.n ? file.n : 1), sizeof *extra);
+        int nextra = 0;
+        for (int k = 0; k < file.n; k++)
+            if (file.tensors[k]) extra[nextra++] = file.names[k];
+        snprintf(what, sizeof what, "%d tensor%s in %s %s not in the model, ignored", nextra,
+                 nextra == 1 ? "" : "s", weights_path, nextra == 1 ? "is" : "are");
+        warn_list(warn, what, extra, nextra);
+        free(extra);
+    }
+    rt_tensor_set_free(&file);
+    free(missing);
+    if (!ok) {
+        rt_tensors_free(ws, n);
+        *out = NULL;
+        *nout = 0;
+        return false;
+    }
+    *out = ws;
+    *nout = n;
+    return true;
+}
+
+void rt_outputs_free(RtOutputs *out) { rt_tensor_set_free(out); }
+
+bool rt_model_run(IrModule *m, const RtRunOptions *o, const RtNamedTensor *inputs, int ninputs,
+                  RtOutputs *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    const char *func_name = o->func ? o->func : "forward";
+    FILE *warn = o->quiet ? NULL : o->warn ? o->warn : stderr;
+    IrFunc *f = ir_module_find_func(m, func_name);
+    if (!f) {
+        size_t k = (size_t)snprintf(err, errlen, "module @%s has no function @%s (it has:",
+                                    m->name, func_name);
+        for (IrFunc *g = m->funcs; g && k < errlen; g = g->next)
+            k += (size_t)snprintf(err + k, errlen - k, " @%s", g->name);
+        if (k < errlen) snprintf(err + k, errlen - k, ")");
+        return false;
+    }
+    /* Match inputs to parameters. */
+    Tensor **bound = xcalloc((size_t)(f->nparams ? f->nparams : 1), sizeof *bound);
+    bool ok = true;
+    for (int i = 0; ok && i < ninputs; i++) {
+        int p = -1;
+        const char *name = inputs[i].name;
+        if (!name) {
+            p = i < f->nparams ? i : -1;
+            if (p < 0)
+                snprintf(err, errlen, "@%s takes %d input%s but %d were given", f->name,
+                         f->nparams, f->nparams == 1 ? "" : "s", ninputs);
+        } else {
+            for (int j = 0; j < f->nparams; j++)
+                if (strcmp(f->params[j]->attrs.name, name) == 0) p = j;
+            if (p < 0) {
+                size_t k = (size_t)snprintf(err, errlen, "@%s has no input '%s' (its inputs:",
+                                            f->name, name);
+                for (int j = 0; j < f->nparams && k < errlen; j++)
+                    k += (size_t)snprintf(err + k, errlen - k, " %s", f->params[j]->attrs.name);
+                if (k < errlen) snprintf(err + k, errlen - k, ")");
+            }
+        }
+        if (p >= 0 && bound[p]) {
+            snprintf(err, errlen, "input '%s' is given twice", f->params[p]->attrs.name);
+            p = -1;
+        }
+        if (p < 0)
+            ok = false;
+        else
+            bound[p] = inputs[i].tensor;
+    }
+    for (int j = 0; ok && j < f->nparams; j++)
+        if (!bound[j]) {
+            char ts[IR_TYPE_STR_MAX];
+            snprintf(err, errlen, "input '%s' (%s) of @%s was not given", f->params[j]->attrs.name,
+                     ir_type_str(&f->params[j]->type, ts, sizeof ts), f->name);
+            ok = false;
+        }
+    Tensor **ws = NULL;
+    int nw = 0;
+    if (ok) ok = rt_weights_load(m, o->weights_path, o->seed, warn, &ws, &nw, err, errlen);
+    if (ok) {
+        Tensor **outs = xcalloc((size_t)(f->nresults ? f->nresults : 1), sizeof *outs);
+        ok = ref_run(f, ws, bound, outs, err, errlen);
+        for (int i = 0; ok && i < f->nresults; i++) {
+            char name[32];
+            const IrValue *r = f->results[i];
+            if (r->op == OP_INPUT)
+                rt_tensor_set_add(out, r->attrs.name, outs[i]);
+            else {
+                snprintf(name, sizeof name, "output%d", i);
+                rt_tensor_set_add(out, name, outs[i]);
+            }
+        }
+        free(outs);
+    }
+    rt_tensors_free(ws, nw);
+    free(bound);
+    return ok;
+}

@@ -1,0 +1,97 @@
+"""A reference GPT-2 in plain PyTorch, with Hugging Face names and layout (Conv1D weights
+are [in, out]). Writes a random-weight checkpoint (safetensors, written by hand: the
+format is 8 bytes of header length, a JSON header, raw data), an input and the expected
+logits, for tfc to match.
+
+usage: gpt2_torch.py OUTDIR --n_layer L --n_embd C --n_head H --vocab V --n_ctx N --B B --T T
+Tests only: Debian's python3-torch is the oracle, never a dependency of tfc itself.
+"""
+import argparse
+import json
+import math
+import struct
+
+import numpy as np
+import torch
+
+
+def write_safetensors(path, tensors):
+    header, offset, blobs = {}, 0, []
+    for name, t in tensors.items():
+        data = t.detach().contiguous().numpy().astype(np.float32).tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    header["__metadata__"] = {"format": "pt"}
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)))
+        f.write(raw)
+        for b in blobs:
+            f.write(b)
+
+
+def layernorm(x, w, b):
+    return torch.nn.functional.layer_norm(x, (x.shape[-1],), w, b, eps=1e-5)
+
+
+def gelu(x):
+    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def forward(p, idx, n_layer, n_head):
+    B, T = idx.shape
+    x = p["wte.weight"][idx] + p["wpe.weight"][torch.arange(T)]
+    C = x.shape[-1]
+    mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    for i in range(n_layer):
+        h = f"h.{i}."
+        a = layernorm(x, p[h + "ln_1.weight"], p[h + "ln_1.bias"])
+        qkv = a @ p[h + "attn.c_attn.weight"] + p[h + "attn.c_attn.bias"]
+        q, k, v = qkv.split(C, dim=-1)
+        q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(C // n_head)
+        att = att.masked_fill(~mask, float("-inf")).softmax(-1)
+        y = (att @ v).transpose(1, 2).reshape(B, T, C)
+        x = x + y @ p[h + "attn.c_proj.weight"] + p[h + "attn.c_proj.bias"]
+        m = layernorm(x, p[h + "ln_2.weight"], p[h + "ln_2.bias"])
+        m = gelu(m @ p[h + "mlp.c_fc.weight"] + p[h + "mlp.c_fc.bias"])
+        x = x + m @ p[h + "mlp.c_proj.weight"] + p[h + "mlp.c_proj.bias"]
+    x = layernorm(x, p["ln_f.weight"], p["ln_f.bias"])
+    return x @ p["wte.weight"].T
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("outdir")
+    for k, v in dict(n_layer=2, n_embd=48, n_head=3, vocab=101, n_ctx=32, B=2, T=5, seed=0).items():
+        ap.add_argument("--" + k, type=int, default=v)
+    a = ap.parse_args()
+    g = torch.Generator().manual_seed(a.seed)
+    C, V = a.n_embd, a.vocab
+
+    def rnd(*shape, std=0.2):
+        return torch.randn(*shape, generator=g, dtype=torch.float64) * std
+
+    p = {"wte.weight": rnd(V, C), "wpe.weight": rnd(a.n_ctx, C)}
+    for i in range(a.n_layer):
+        h = f"h.{i}."
+        p[h + "ln_1.weight"], p[h + "ln_1.bias"] = 1 + rnd(C), rnd(C)
+        p[h + "attn.c_attn.weight"], p[h + "attn.c_attn.bias"] = rnd(C, 3 * C), rnd(3 * C)
+        p[h + "attn.c_proj.weight"], p[h + "attn.c_proj.bias"] = rnd(C, C), rnd(C)
+        p[h + "ln_2.weight"], p[h + "ln_2.bias"] = 1 + rnd(C), rnd(C)
+        p[h + "mlp.c_fc.weight"], p[h + "mlp.c_fc.bias"] = rnd(C, 4 * C), rnd(4 * C)
+        p[h + "mlp.c_proj.weight"], p[h + "mlp.c_proj.bias"] = rnd(4 * C, C), rnd(C)
+    p["ln_f.weight"], p["ln_f.bias"] = 1 + rnd(C), rnd(C)
+    # The checkpoint holds float32; the oracle computes in float64 from those same values.
+    p = {k: v.float().double() for k, v in p.items()}
+    idx = torch.randint(0, V, (a.B, a.T), generator=g)
+    logits = forward(p, idx, a.n_layer, a.n_head)
+    write_safetensors(f"{a.outdir}/model.safetensors", {k: v.float() for k, v in p.items()})
+    np.save(f"{a.outdir}/idx.npy", idx.numpy().astype(np.int32))
+    np.save(f"{a.outdir}/expected.npy", logits.numpy().astype(np.float32))
+
+
+if __name__ == "__main__":
+    main()
