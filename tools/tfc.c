@@ -136,6 +136,7 @@ typedef struct {
     uint64_t seed;
     PassOptions passes;
     bool help, list_models;
+    bool pipeline_given; /* --passes or -O<n> seen */
 } Args;
 
 /* Matches "--name=value" or "--name value": 0 no match, 1 matched (value in *out),
@@ -212,6 +213,7 @@ static bool parse_args(int argc, char **argv, Args *a, const char *usage) {
             if (m > 0) a->inputs[a->ninputs++] = v;
         } else if ((m = flag_value(argc, argv, &i, "--passes", &v))) {
             a->passes.passes = v;
+            a->pipeline_given = true;
         } else if ((m = flag_value(argc, argv, &i, "--print-after", &v))) {
             a->passes.print_after = v;
         } else if ((m = flag_value(argc, argv, &i, "--disable-pass", &v))) {
@@ -226,8 +228,10 @@ static bool parse_args(int argc, char **argv, Args *a, const char *usage) {
             a->passes.verify_each = true;
         } else if (strcmp(s, "-O0") == 0) {
             a->passes.passes = "";
+            a->pipeline_given = true;
         } else if (strcmp(s, "-O1") == 0 || strcmp(s, "-O2") == 0) {
             a->passes.passes = NULL;
+            a->pipeline_given = true;
         } else if (s[0] == '-' && s[1] != 0) {
             return fail("unknown option '%s' (see --help)%s", s, ""), false;
         } else if (!a->file) {
@@ -330,7 +334,7 @@ static int cmd_compile(Args *a) {
 }
 
 static int cmd_opt(Args *a) {
-    if (a->passes.passes == NULL) a->passes.passes = ""; /* opt runs only what it is told */
+    if (!a->pipeline_given) a->passes.passes = ""; /* opt runs only what it is told */
     size_t len;
     char *src = read_file(a->file, &len);
     if (!src) return 1;

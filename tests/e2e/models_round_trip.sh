@@ -24,6 +24,15 @@ for file in "$root"/models/*.tfm; do
     done
   done
 done
-# GPT-2 small at its full default size compiles too (the round trip above covers it).
+# Every valid IR test file: print(parse(print(M))) == print(M). (ir-errors/ holds invalid IR.)
+while IFS= read -r file; do
+  name=${file#"$root/"}
+  "$tfc" opt "$file" -o "$tmp/a.tfir" && "$tfc" opt "$tmp/a.tfir" -o "$tmp/b.tfir"
+  if cmp -s "$tmp/a.tfir" "$tmp/b.tfir"; then
+    echo "ok   $name"; passes=$((passes + 1))
+  else
+    echo "FAIL $name: round trip differs"; diff "$tmp/a.tfir" "$tmp/b.tfir" | head; fails=$((fails + 1))
+  fi
+done < <(find "$root/tests/lit" -name '*.tfir' -not -path '*/ir-errors/*' | sort)
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ] && [ "$passes" -gt 0 ]
