@@ -106,6 +106,12 @@ typedef struct IrFunc {
     IrValue **params; /* OP_INPUT values, also at the head of the list */
     int nresults;
     IrValue **results;
+    /* updates[i]: the weight that result i replaces after a run (NULL: a plain output).
+     * This is how a training step writes new weights and optimizer state: the runtime
+     * installs the result as the weight's new value once the whole function has run, so
+     * every read of a weight inside the function sees its old value. Printed as
+     * `return %loss, %7 -> @w`. */
+    IrWeight **updates;
     IrValue *first, *last;
     struct IrModule *module;
     struct IrFunc *next;
@@ -149,7 +155,8 @@ IrWeight *ir_module_find_weight(const IrModule *m, const char *name);
 IrFunc *ir_module_add_func(IrModule *m, const char *name);
 IrFunc *ir_module_find_func(const IrModule *m, const char *name);
 IrValue *ir_func_add_param(IrFunc *f, const char *name, const IrType *t);
-void ir_func_set_results(IrFunc *f, IrValue **vals, int n);
+void ir_func_set_results(IrFunc *f, IrValue **vals, int n); /* no updates */
+void ir_func_set_update(IrFunc *f, int result, IrWeight *w);
 void ir_func_number(IrFunc *f);
 void ir_func_count_uses(IrFunc *f);
 /* Link an unlinked v into f's list before `before` (NULL: at the end). */

@@ -140,7 +140,10 @@ void ir_func_set_results(IrFunc *f, IrValue **vals, int n) {
     f->results = arena_alloc(&f->module->arena, sizeof *vals * (size_t)(n ? n : 1));
     if (n) memcpy(f->results, vals, sizeof *vals * (size_t)n);
     f->nresults = n;
+    f->updates = arena_alloc(&f->module->arena, sizeof *f->updates * (size_t)(n ? n : 1));
 }
+
+void ir_func_set_update(IrFunc *f, int result, IrWeight *w) { f->updates[result] = w; }
 
 void ir_func_number(IrFunc *f) {
     int id = 0;

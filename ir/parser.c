@@ -482,10 +482,28 @@ static bool parse_func(Parser *p) {
     DiagLoc rloc = here(p);
     next(p);
     IrValue *res[64];
+    IrWeight *upd[64] = {0};
     int n = 0;
     while (p->tok.kind == T_VALUE) {
         if (n == 64) return expected(p, "at most 64 results");
         if (!(res[n++] = parse_ref(p))) return false;
+        if (p->tok.kind == T_ARROW) {
+            next(p);
+            if (p->tok.kind != T_SYMBOL) return expected(p, "the weight a result updates, such as @w");
+            const char *wname = ir_intern(p->m, p->tok.start, p->tok.len);
+            if (!(upd[n - 1] = ir_module_find_weight(p->m, wname))) {
+                diag_error(p->diag, here(p), "unknown weight @%s", wname);
+                return false;
+            }
+            if (!ir_type_eq(&upd[n - 1]->type, &res[n - 1]->type)) {
+                char a[IR_TYPE_STR_MAX], b[IR_TYPE_STR_MAX];
+                diag_error(p->diag, here(p), "weight @%s is %s but the value that updates it is %s",
+                           wname, ir_type_str(&upd[n - 1]->type, a, sizeof a),
+                           ir_type_str(&res[n - 1]->type, b, sizeof b));
+                return false;
+            }
+            next(p);
+        }
         if (!is_punct(p, ',')) break;
         next(p);
     }
@@ -503,6 +521,7 @@ static bool parse_func(Parser *p) {
         }
     }
     ir_func_set_results(f, res, n);
+    for (int i = 0; i < n; i++) ir_func_set_update(f, i, upd[i]);
     return eat_punct(p, '}');
 }
 

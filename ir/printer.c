@@ -129,6 +129,10 @@ void ir_print_func(FILE *out, IrFunc *f) {
     for (int i = 0; i < f->nresults; i++) {
         fputs(i ? ", " : " ", out);
         print_ref(out, f->results[i]);
+        if (f->updates[i]) {
+            fputs(" -> ", out);
+            ir_print_symbol(out, f->updates[i]->name);
+        }
     }
     fputs("\n  }\n", out);
 }

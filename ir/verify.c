@@ -95,6 +95,13 @@ static bool verify_func(IrFunc *f, char *err, size_t errlen) {
     for (int i = 0; i < f->nresults; i++)
         if (!f->results[i] || !set_has(&seen, f->results[i]))
             FAIL("@%s: result %d is not a value of the function", f->name, i);
+    for (int i = 0; i < f->nresults; i++) {
+        IrWeight *w = f->updates[i];
+        if (w && (ir_module_find_weight(f->module, w->name) != w || !ir_type_eq(&w->type, &f->results[i]->type)))
+            FAIL("@%s: result %d updates weight @%s, which is not a weight of its type", f->name, i, w->name);
+        for (int j = 0; w && j < i; j++)
+            if (f->updates[j] == w) FAIL("@%s: weight @%s is updated twice", f->name, w->name);
+    }
     free(seen.slots);
     return true;
 fail:

@@ -1,5 +1,5 @@
 /* model_run.c — weights from a checkpoint or initialisers, inputs matched by name, one
- * ref_run. The policy for mismatched checkpoints is stated in model_run.h.
+ * run on the chosen backend. The policy for mismatched checkpoints is stated in model_run.h.
  *
  * Decision a newcomer may question: the checkpoint is read whole (every tensor, then the
  * ones the model wants are moved out) rather than tensor by tensor. The reader validates
@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/ref/ref.h"
+#include "backends/ref/ref.h" /* ref_load/ref_store: dtype conversion */
+#include "targets.h"
 #include "init.h"
 #include "safetensors.h"
 
@@ -164,7 +165,12 @@ bool rt_model_run(IrModule *m, const RtRunOptions *o, const RtNamedTensor *input
     if (ok) ok = rt_weights_load(m, o->weights_path, o->seed, warn, &ws, &nw, err, errlen);
     if (ok) {
         Tensor **outs = xcalloc((size_t)(f->nresults ? f->nresults : 1), sizeof *outs);
-        ok = ref_run(f, ws, bound, outs, err, errlen);
+        Backend *b = rt_backend_create(o->target ? o->target : "ref", &o->backend, err, errlen);
+        BkExec *e = b ? b->compile(b, f, err, errlen) : NULL;
+        ok = e && b->run(e, ws, bound, outs, err, errlen);
+        if (e && o->backend.profile && b->profile_report) b->profile_report(e, stdout);
+        if (e) b->exec_destroy(e);
+        if (b) b->destroy(b);
         for (int i = 0; ok && i < f->nresults; i++) {
             char name[32];
             const IrValue *r = f->results[i];

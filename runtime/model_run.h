@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "backends/backend.h"
 #include "backends/tensor.h"
 #include "ir/ir.h"
 #include "runtime/safetensors.h"
@@ -42,6 +43,8 @@ typedef struct {
     uint64_t seed;            /* for the initialisers (see runtime/init.h) */
     FILE *warn;               /* where warnings go; NULL: stderr */
     bool quiet;               /* no warnings at all */
+    const char *target;       /* backend: "ref" (NULL), "cpu", "vulkan" */
+    BkOptions backend;        /* threads, device, profiling */
 } RtRunOptions;
 
 /* The results of a run, one per function result, named "output0", "output1", ... (or
@@ -57,7 +60,7 @@ bool rt_weights_load(const IrModule *m, const char *weights_path, uint64_t seed,
 /* Destroys n tensors and the array holding them (NULL entries allowed). */
 void rt_tensors_free(Tensor **ts, int n);
 
-/* Run function o->func of m on the reference backend. Inputs are matched to the
+/* Run function o->func of m on backend o->target. Inputs are matched to the
  * function's parameters by name; every parameter must be given exactly once. The input
  * tensors stay the caller's. On success `out` holds one new tensor per result (free with
  * rt_outputs_free); on failure it is empty and err says why. */

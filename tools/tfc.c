@@ -13,6 +13,7 @@
 #include "passes/passes.h"
 #include "runtime/model_run.h"
 #include "runtime/npy.h"
+#include "runtime/targets.h"
 
 #ifndef TFC_VERSION
 #define TFC_VERSION "dev"
@@ -377,9 +378,8 @@ static void print_preview(const char *name, const Tensor *t) {
 }
 
 static int cmd_run(Args *a) {
-    if (!a->target) a->target = "ref";
-    if (strcmp(a->target, "ref") != 0)
-        return fail("unknown target '%s' (available: ref)%s", a->target, "");
+    char terr[256];
+    if (a->target && !rt_target_exists(a->target, terr, sizeof terr)) return fail("%s%s", terr, "");
     IrModule *m = load_module(a);
     if (!m) return 1;
     int rc = 1;
@@ -401,7 +401,8 @@ static int cmd_run(Args *a) {
             goto done;
         }
     }
-    RtRunOptions ro = {.func = "forward", .weights_path = a->weights, .seed = a->seed};
+    RtRunOptions ro = {.func = "forward", .weights_path = a->weights, .seed = a->seed,
+                       .target = a->target ? a->target : "ref"};
     if (!rt_model_run(m, &ro, inputs, ninputs, &outs, err, sizeof err)) {
         fail("%s%s", err, "");
         goto done;

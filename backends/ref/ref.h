@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backends/backend.h"
 #include "backends/tensor.h"
 #include "ir/ir.h"
 
@@ -42,6 +43,9 @@
  * naming the input, the dim and both sizes. Run-time errors (an out-of-range gather index
  * or cross_entropy target, an integer division by zero) are errors too. Returns false
  * with a message in err on any error; outputs are then all NULL. */
+/* The interpreter as a Backend (ref_backend.c). */
+Backend *ref_backend_create(const BkOptions *o, char *err, size_t errlen);
+
 bool ref_run(IrFunc *f, Tensor *const *weights, Tensor *const *inputs, Tensor **outputs,
              char *err, size_t errlen);
 

@@ -117,6 +117,12 @@ static const char *sample =
     "    %14 = layernorm %3, %2, %2 {eps = 1e-05} : f32[B, T, 8]\n"
     "    return %14, %12\n"
     "  }\n"
+    "  func @step(%g: f32[8]) -> (f32[8], f32[]) {\n"
+    "    %0 = weight @b : f32[8]\n"
+    "    %1 = sub %0, %g : f32[8]\n"
+    "    %2 = sum %1 {axes = [0], keepdim = false} : f32[]\n"
+    "    return %1 -> @b, %2\n"
+    "  }\n"
     "}\n";
 
 /* Printing what was parsed gives the same text, and again after a second parse. */

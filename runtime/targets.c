@@ -1,0 +1,36 @@
+/* targets.c — target name to backend constructor. One row per backend built in. */
+#include "targets.h"
+
+#include <string.h>
+
+#include "backends/ref/ref.h"
+
+typedef Backend *(*BackendCreate)(const BkOptions *o, char *err, size_t errlen);
+
+static const struct {
+    const char *name;
+    BackendCreate create;
+} targets[] = {
+    {"ref", ref_backend_create},
+};
+
+enum { NTARGETS = sizeof targets / sizeof targets[0] };
+
+const char *rt_target_names(void) {
+    static const char names[] = "ref";
+    return names;
+}
+
+bool rt_target_exists(const char *target, char *err, size_t errlen) {
+    for (int i = 0; i < NTARGETS; i++)
+        if (strcmp(targets[i].name, target) == 0) return true;
+    snprintf(err, errlen, "unknown target '%s' (available: %s)", target, rt_target_names());
+    return false;
+}
+
+Backend *rt_backend_create(const char *target, const BkOptions *o, char *err, size_t errlen) {
+    if (!rt_target_exists(target, err, errlen)) return NULL;
+    for (int i = 0; i < NTARGETS; i++)
+        if (strcmp(targets[i].name, target) == 0) return targets[i].create(o, err, errlen);
+    return NULL;
+}
