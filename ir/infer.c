@@ -336,6 +336,22 @@ static bool infer_gather(RULE_ARGS) {
     return true;
 }
 
+static bool infer_scatter_add(RULE_ARGS) {
+    TypeStrs ts;
+    if (!need_given(op, given, err, errlen)) return false;
+    const IrType *idx = &a[0]->type, *upd = &a[1]->type;
+    bool ok = given->rank >= 1 && idx->dtype == DT_I32 && upd->dtype == given->dtype &&
+              upd->rank == idx->rank + given->rank - 1;
+    for (int i = 0; ok && i < idx->rank; i++) ok = ir_dim_eq(upd->dims[i], idx->dims[i]);
+    for (int i = 1; ok && i < given->rank; i++)
+        ok = ir_dim_eq(upd->dims[idx->rank + i - 1], given->dims[i]);
+    if (!ok)
+        FAIL("scatter_add into %s needs i32 indices [...] and updates [..., rest of the table], "
+             "got %s and %s", tstr(&ts, 2, given), tstr(&ts, 0, idx), tstr(&ts, 1, upd));
+    *out = *given;
+    return true;
+}
+
 static bool infer_softmax(RULE_ARGS) {
     if (!infer_unary_float(op, a, n, at, given, out, err, errlen)) return false;
     return axis_ok(op, &a[0]->type, at->axis, err, errlen);

@@ -7,6 +7,7 @@
  * negative or too-large index is a run-time error naming the index and its position,
  * since in a model it always means bad input data (a token id past the vocabulary).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ref.h"
@@ -78,6 +79,37 @@ static bool gather(const Tensor *table, const Tensor *idx, Tensor *out, char *er
     return true;
 }
 
+/* out = zeros; out[idx[p], ...] += upd[p, ...]. Accumulates in double per element, in
+ * index order, so duplicate indices sum deterministically. */
+static bool scatter_add(const Tensor *idx, const Tensor *upd, Tensor *out, char *err,
+                        size_t errlen) {
+    int64_t rows = out->dims[0], row = prod(out->dims, 1, out->rank);
+    int64_t n = tensor_numel(idx);
+    if (tensor_numel(upd) != n * row) {
+        snprintf(err, errlen, "scatter_add: %lld updates do not fill %lld indices of rows of %lld",
+                 (long long)tensor_numel(upd), (long long)n, (long long)row);
+        return false;
+    }
+    int64_t total = rows * row;
+    double *acc = xcalloc((size_t)(total > 0 ? total : 1), sizeof *acc);
+    for (int64_t p = 0; p < n; p++) {
+        double kd = ref_load(idx, p);
+        if (!(kd >= 0 && kd < (double)rows)) {
+            snprintf(err, errlen,
+                     "scatter_add index %.0f at position %lld is out of range: the table has "
+                     "%lld rows (valid: 0..%lld)",
+                     kd, (long long)p, (long long)rows, (long long)rows - 1);
+            free(acc);
+            return false;
+        }
+        int64_t k = (int64_t)kd;
+        for (int64_t j = 0; j < row; j++) acc[k * row + j] += ref_load(upd, p * row + j);
+    }
+    for (int64_t i = 0; i < total; i++) ref_store(out, i, acc[i]);
+    free(acc);
+    return true;
+}
+
 bool ref_eval_movement(const IrValue *v, Tensor *const *a, Tensor *out, char *err,
                        size_t errlen) {
     const IrAttrs *at = &v->attrs;
@@ -114,6 +146,8 @@ bool ref_eval_movement(const IrValue *v, Tensor *const *a, Tensor *out, char *er
     }
     case OP_GATHER:
         return gather(a[0], a[1], out, err, errlen);
+    case OP_SCATTER_ADD:
+        return scatter_add(a[0], a[1], out, err, errlen);
     default:
         snprintf(err, errlen, "%s is not a movement op", ir_op_name(v->op));
         return false;

@@ -33,7 +33,7 @@ bool ref_eval_op(const IrValue *v, Tensor *const *a, Tensor *out, char *err, siz
     case OP_SUM: case OP_MAX: case OP_MEAN:
         return ref_eval_reduce(v->op, &v->attrs, a[0], out);
     case OP_RESHAPE: case OP_TRANSPOSE: case OP_BROADCAST: case OP_SLICE: case OP_CONCAT:
-    case OP_SPLIT: case OP_GATHER:
+    case OP_SPLIT: case OP_GATHER: case OP_SCATTER_ADD:
         return ref_eval_movement(v, a, out, err, errlen);
     case OP_SOFTMAX: case OP_LOG_SOFTMAX:
         return ref_eval_softmax(v->op == OP_LOG_SOFTMAX, v->attrs.axis, a[0], out);
