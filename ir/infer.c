@@ -390,7 +390,7 @@ static bool infer_cross_entropy(RULE_ARGS) {
 
 typedef bool (*InferFn)(RULE_ARGS);
 static const InferFn rules[OP_COUNT] = {
-#define OP(e, name, nargs, attrs, rule, flags) [OP_##e] = infer_##rule,
+#define OP(e, name, nargs, attrs, rule, vjp, flags) [OP_##e] = infer_##rule,
 #include "ops.def"
 #undef OP
 };

@@ -28,7 +28,7 @@
 /* Largest element count of one tensor the compiler accepts (2^34 f32 = 64 GiB). */
 #define IR_MAX_ELEMENTS (INT64_C(1) << 34)
 
-typedef enum { DT_F32, DT_I32, DT_F16, DT_BF16, DT_COUNT } IrDType;
+typedef enum { DT_F32, DT_I32, DT_F16, DT_BF16, DT_F64, DT_COUNT } IrDType;
 
 typedef struct {
     int64_t size;    /* meaningful when sym == NULL */
@@ -42,7 +42,7 @@ typedef struct {
 } IrType;
 
 typedef enum {
-#define OP(e, name, nargs, attrs, rule, flags) OP_##e,
+#define OP(e, name, nargs, attrs, rule, vjp, flags) OP_##e,
 #include "ops.def"
 #undef OP
     OP_COUNT
@@ -159,6 +159,10 @@ void ir_func_set_results(IrFunc *f, IrValue **vals, int n); /* no updates */
 void ir_func_set_update(IrFunc *f, int result, IrWeight *w);
 void ir_func_number(IrFunc *f);
 void ir_func_count_uses(IrFunc *f);
+/* A copy of src named `name`, appended to src's module. If map_out is not NULL it gets
+ * a malloc'd array mapping src's values (indexed by their position in src's list, which
+ * this call writes into their `id`) to the copies; the caller frees it. */
+IrFunc *ir_func_clone(IrFunc *src, const char *name, IrValue ***map_out);
 /* Link an unlinked v into f's list before `before` (NULL: at the end). */
 void ir_value_link(IrFunc *f, IrValue *v, IrValue *before);
 /* Unlink v from its function's list (its storage stays in the arena). */

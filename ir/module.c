@@ -176,3 +176,36 @@ void ir_replace_uses(IrFunc *f, IrValue *from, IrValue *to) {
     for (int i = 0; i < f->nresults; i++)
         if (f->results[i] == from) f->results[i] = to;
 }
+
+IrFunc *ir_func_clone(IrFunc *src, const char *name, IrValue ***map_out) {
+    IrModule *m = src->module;
+    IrFunc *f = ir_module_add_func(m, name);
+    int n = 0;
+    for (IrValue *v = src->first; v; v = v->next) v->id = n++;
+    IrValue **map = xcalloc((size_t)(n ? n : 1), sizeof *map);
+    for (IrValue *v = src->first; v; v = v->next) {
+        IrValue *c;
+        if (v->op == OP_INPUT) {
+            c = ir_func_add_param(f, v->attrs.name, &v->type);
+        } else {
+            c = arena_alloc(&m->arena, sizeof *c);
+            *c = *v;
+            c->prev = c->next = NULL;
+            c->args = arena_alloc(&m->arena, sizeof *c->args * (size_t)(v->nargs ? v->nargs : 1));
+            for (int i = 0; i < v->nargs; i++) c->args[i] = map[v->args[i]->id];
+            ir_value_link(f, c, NULL);
+        }
+        c->loc = v->loc;
+        map[v->id] = c;
+    }
+    IrValue **res = xcalloc((size_t)(src->nresults ? src->nresults : 1), sizeof *res);
+    for (int i = 0; i < src->nresults; i++) res[i] = map[src->results[i]->id];
+    ir_func_set_results(f, res, src->nresults);
+    for (int i = 0; i < src->nresults; i++) ir_func_set_update(f, i, src->updates[i]);
+    free(res);
+    if (map_out)
+        *map_out = map;
+    else
+        free(map);
+    return f;
+}

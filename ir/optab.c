@@ -10,7 +10,7 @@ typedef struct {
 } OpInfo;
 
 static const OpInfo op_info[OP_COUNT] = {
-#define OP(e, name, nargs, attrs, rule, flags) [OP_##e] = {name, nargs, attrs, flags},
+#define OP(e, name, nargs, attrs, rule, vjp, flags) [OP_##e] = {name, nargs, attrs, flags},
 #include "ops.def"
 #undef OP
 };
@@ -20,6 +20,7 @@ static const struct {
     size_t size;
 } dtype_info[DT_COUNT] = {
     [DT_F32] = {"f32", 4}, [DT_I32] = {"i32", 4}, [DT_F16] = {"f16", 2}, [DT_BF16] = {"bf16", 2},
+    [DT_F64] = {"f64", 8}, /* gradient checks on the reference backend */
 };
 
 const char *ir_op_name(IrOp op) { return op_info[op].name; }

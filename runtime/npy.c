@@ -349,7 +349,10 @@ static bool commit_temp(FILE *fp, const char *tmp, const char *path) {
 }
 
 bool rt_npy_write(const char *path, const Tensor *t, char *err, size_t errlen) {
-    const char *descr = t->dtype == DT_I32 ? "<i4" : t->dtype == DT_F16 ? "<f2" : "<f4";
+    const char *descr = t->dtype == DT_I32   ? "<i4"
+                        : t->dtype == DT_F16 ? "<f2"
+                        : t->dtype == DT_F64 ? "<f8"
+                                             : "<f4";
     char dict[512];
     size_t k = (size_t)snprintf(dict, sizeof dict,
                                 "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);

@@ -337,6 +337,7 @@ static const char *st_name(IrDType dt) {
     case DT_I32: return "I32";
     case DT_F16: return "F16";
     case DT_BF16: return "BF16";
+    case DT_F64: return "F64";
     default: return NULL;
     }
 }

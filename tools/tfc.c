@@ -10,6 +10,7 @@
 
 #include "frontend/frontend.h"
 #include "ir/ir.h"
+#include "passes/autodiff.h"
 #include "passes/passes.h"
 #include "runtime/model_run.h"
 #include "runtime/npy.h"
@@ -63,6 +64,8 @@ static const char *usage_compile =
     "  -D name=value   override a `param` of the model (e.g. -D n_layer=2)\n"
     "  --model NAME    which model of the file (default: the last one)\n"
     "  --list-models   print the names of the models the file defines\n"
+    "  --grad          also derive @forward_grad: the loss (the model's first output,\n"
+    "                  a scalar) and its gradient for every weight (autodiff)\n"
     "  -o OUT          write the output to OUT instead of standard output\n";
 
 static const char *usage_opt =
@@ -136,7 +139,7 @@ typedef struct {
     int ninputs;
     uint64_t seed;
     PassOptions passes;
-    bool help, list_models;
+    bool help, list_models, grad;
     bool pipeline_given; /* --passes or -O<n> seen */
 } Args;
 
@@ -221,6 +224,8 @@ static bool parse_args(int argc, char **argv, Args *a, const char *usage) {
             a->passes.disable = v;
         } else if (strcmp(s, "--print-after-all") == 0) {
             a->passes.print_after_all = true;
+        } else if (strcmp(s, "--grad") == 0) {
+            a->grad = true;
         } else if (strcmp(s, "--list-models") == 0) {
             a->list_models = true;
         } else if (strcmp(s, "--time-passes") == 0) {
@@ -312,6 +317,15 @@ static int cmd_compile(Args *a) {
     IrModule *m = load_module(a);
     if (!m) return 1;
     int rc = 0;
+    if (a->grad) {
+        char err[512];
+        IrFunc *fwd = ir_module_find_func(m, "forward");
+        if (!fwd || !ad_build_grad_func(fwd, 0, err, sizeof err)) {
+            fail("%s%s", fwd ? err : "the module has no @forward to differentiate", "");
+            ir_module_destroy(m);
+            return 1;
+        }
+    }
     if (!run_passes(m, a)) {
         rc = 1;
     } else if (a->emit || a->out) {

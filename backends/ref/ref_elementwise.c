@@ -78,6 +78,7 @@ double ref_load(const Tensor *t, int64_t i) {
     case DT_I32: return ((const int32_t *)t->data)[i];
     case DT_F16: return ref_f16_to_f32(((const uint16_t *)t->data)[i]);
     case DT_BF16: return ref_bf16_to_f32(((const uint16_t *)t->data)[i]);
+    case DT_F64: return ((const double *)t->data)[i];
     default: return 0;
     }
 }
@@ -95,6 +96,7 @@ void ref_store(Tensor *t, int64_t i, double x) {
     case DT_I32: ((int32_t *)t->data)[i] = to_i32(x); break;
     case DT_F16: ((uint16_t *)t->data)[i] = ref_f32_to_f16((float)x); break;
     case DT_BF16: ((uint16_t *)t->data)[i] = ref_f32_to_bf16((float)x); break;
+    case DT_F64: ((double *)t->data)[i] = x; break;
     default: break;
     }
 }

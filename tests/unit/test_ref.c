@@ -87,7 +87,7 @@ static Tensor *run_op(IrOp op, int n, Tensor **ins, IrAttrs at, const char *give
     for (int i = 0; i < n; i++) {
         IrType t = {.dtype = ins[i]->dtype, .rank = ins[i]->rank};
         for (int d = 0; d < t.rank; d++) t.dims[d] = ir_dim_int(ins[i]->dims[d]);
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "a%d", i);
         args[i] = ir_func_add_param(f, name, &t);
     }

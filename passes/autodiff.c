@@ -1,0 +1,167 @@
+/* autodiff.c — reverse-mode differentiation of an IR function (see autodiff.h).
+ *
+ * 1. Mark the active values: those that depend on a weight we differentiate by and that
+ *    the loss depends on (everything else gets no adjoint and costs nothing).
+ * 2. Walk the function backwards from the loss; each active value hands its adjoint to
+ *    its op's VJP rule (vjp.c), and the operands' adjoints accumulate by addition.
+ * 3. A weight read several times gets the sum of its reads' adjoints.
+ * The new ops are appended after the function's last value, so the forward values the
+ * rules use are already defined (SSA order holds by construction).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad.h"
+
+IrValue *ad_op(AdCtx *c, IrOp op, IrValue **args, int nargs, const IrAttrs *a, const IrType *given) {
+    char err[512];
+    IrValue *v = ir_build(c->f, op, args, nargs, a, given, NULL, err, sizeof err);
+    if (!v) {
+        fprintf(stderr, "tfc: internal error in autodiff building %s: %s\n", ir_op_name(op), err);
+        abort();
+    }
+    return v;
+}
+
+IrValue *ad_op1(AdCtx *c, IrOp op, IrValue *x) { return ad_op(c, op, &x, 1, NULL, NULL); }
+
+IrValue *ad_op2(AdCtx *c, IrOp op, IrValue *x, IrValue *y) {
+    return ad_op(c, op, (IrValue *[]){x, y}, 2, NULL, NULL);
+}
+
+IrValue *ad_fill(AdCtx *c, double value, const IrType *t) {
+    IrType scalar = {.dtype = t->dtype};
+    IrAttrs a = {.value = value};
+    IrValue *k = ad_op(c, OP_CONSTANT, NULL, 0, &a, &scalar);
+    return t->rank == 0 ? k : ad_op(c, OP_BROADCAST, &k, 1, NULL, t);
+}
+
+IrValue *ad_unbroadcast(AdCtx *c, IrValue *g, const IrType *t) {
+    const IrType *gt = &g->type;
+    int lead = gt->rank - t->rank;
+    if (lead > 0) {
+        IrAttrs a = {.nints = lead};
+        for (int i = 0; i < lead; i++) a.ints[i] = i;
+        g = ad_op(c, OP_SUM, &g, 1, &a, NULL);
+        gt = &g->type;
+    }
+    IrAttrs a = {.keepdim = true};
+    for (int i = 0; i < t->rank; i++) {
+        IrDim want = t->dims[i], have = gt->dims[i];
+        if (!want.sym && want.size == 1 && !(!have.sym && have.size == 1)) a.ints[a.nints++] = i;
+    }
+    if (a.nints) g = ad_op(c, OP_SUM, &g, 1, &a, NULL);
+    return g;
+}
+
+static bool is_float(const IrType *t) { return t->dtype != DT_I32; }
+
+static bool in_list(IrWeight *const *ws, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (ws[i]->name == name) return true;
+    return false;
+}
+
+bool ad_grad(IrFunc *f, IrValue *loss, IrWeight *const *wrt, int n, IrValue **grads, char *err,
+             size_t errlen) {
+    char ts[IR_TYPE_STR_MAX];
+    if (loss->type.rank != 0 || !is_float(&loss->type)) {
+        snprintf(err, errlen, "the loss must be a float scalar, not %s",
+                 ir_type_str(&loss->type, ts, sizeof ts));
+        return false;
+    }
+    for (int i = 0; i < n; i++)
+        if (!is_float(&wrt[i]->type)) {
+            snprintf(err, errlen, "cannot differentiate by @%s: it is %s, not float", wrt[i]->name,
+                     ir_type_str(&wrt[i]->type, ts, sizeof ts));
+            return false;
+        }
+    int count = 0;
+    for (IrValue *v = f->first; v; v = v->next) v->id = count++;
+    bool *active = xcalloc((size_t)count + 1, sizeof *active);
+    bool *reach = xcalloc((size_t)count + 1, sizeof *reach);
+    IrValue **adj = xcalloc((size_t)count + 1, sizeof *adj);
+    for (IrValue *v = f->first; v; v = v->next) {
+        bool a = v->op == OP_WEIGHT && in_list(wrt, n, v->attrs.name);
+        for (int i = 0; !a && i < v->nargs; i++) a = active[v->args[i]->id];
+        active[v->id] = a && is_float(&v->type);
+    }
+    reach[loss->id] = true;
+    for (IrValue *v = loss; v; v = v->prev)
+        if (reach[v->id])
+            for (int i = 0; i < v->nargs; i++) reach[v->args[i]->id] = true;
+
+    AdCtx c = {f};
+    IrValue *last = f->last; /* everything after it is backward code */
+    adj[loss->id] = ad_fill(&c, 1, &loss->type);
+    for (IrValue *v = loss; v; v = v->prev) {
+        IrValue *g = adj[v->id];
+        VjpRule rule = ad_vjp_rule(v->op);
+        if (!g || !active[v->id] || !reach[v->id] || !rule) continue;
+        bool need[64] = {0};
+        IrValue *gr[64] = {0};
+        bool any = false;
+        for (int i = 0; i < v->nargs && i < 64; i++) any |= need[i] = active[v->args[i]->id];
+        if (!any) continue;
+        rule(&c, v, g, need, gr);
+        for (int i = 0; i < v->nargs && i < 64; i++) {
+            if (!need[i] || !gr[i]) continue;
+            int k = v->args[i]->id;
+            adj[k] = adj[k] ? ad_op2(&c, OP_ADD, adj[k], gr[i]) : gr[i];
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        grads[i] = NULL;
+        for (IrValue *v = f->first; v; v = v == last ? NULL : v->next)
+            if (v->op == OP_WEIGHT && v->attrs.name == wrt[i]->name && adj[v->id])
+                grads[i] = grads[i] ? ad_op2(&c, OP_ADD, grads[i], adj[v->id]) : adj[v->id];
+        if (!grads[i]) grads[i] = ad_fill(&c, 0, &wrt[i]->type);
+    }
+    free(active);
+    free(reach);
+    free(adj);
+    return true;
+}
+
+IrFunc *ad_build_grad_func(IrFunc *src, int loss_result, char *err, size_t errlen) {
+    IrModule *m = src->module;
+    if (loss_result < 0 || loss_result >= src->nresults) {
+        snprintf(err, errlen, "@%s has no result %d to differentiate", src->name, loss_result);
+        return NULL;
+    }
+    char name[256];
+    snprintf(name, sizeof name, "%s_grad", src->name);
+    if (ir_module_find_func(m, name)) {
+        snprintf(err, errlen, "@%s already exists", name);
+        return NULL;
+    }
+    /* The float weights src reads, in module order. */
+    int nw = 0;
+    for (IrWeight *w = m->weights; w; w = w->next) nw++;
+    IrWeight **ws = xcalloc((size_t)nw + 1, sizeof *ws);
+    int n = 0;
+    for (IrWeight *w = m->weights; w; w = w->next) {
+        bool read = false;
+        for (IrValue *v = src->first; v && !read; v = v->next)
+            read = v->op == OP_WEIGHT && v->attrs.name == w->name;
+        if (read && is_float(&w->type)) ws[n++] = w;
+    }
+    IrValue *loss = src->results[loss_result];
+    char ts[IR_TYPE_STR_MAX];
+    if (loss->type.rank != 0 || !is_float(&loss->type)) {
+        snprintf(err, errlen,
+                 "@%s's result %d is %s: differentiating needs a float scalar loss (a model "
+                 "whose output is a loss, or a training script)",
+                 src->name, loss_result, ir_type_str(&loss->type, ts, sizeof ts));
+        free(ws);
+        return NULL;
+    }
+    IrFunc *f = ir_func_clone(src, name, NULL);
+    IrValue **res = xcalloc((size_t)n + 1, sizeof *res);
+    res[0] = f->results[loss_result];
+    bool ok = ad_grad(f, res[0], ws, n, res + 1, err, errlen);
+    if (ok) ir_func_set_results(f, res, n + 1);
+    free(res);
+    free(ws);
+    return ok ? f : NULL;
+}
