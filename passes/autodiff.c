@@ -62,6 +62,20 @@ static bool in_list(IrWeight *const *ws, int n, const char *name) {
     return false;
 }
 
+IrWeight **ad_float_weights_read(IrFunc *f, int *n) {
+    int nw = 0;
+    for (IrWeight *w = f->module->weights; w; w = w->next) nw++;
+    IrWeight **ws = xcalloc((size_t)nw + 1, sizeof *ws);
+    *n = 0;
+    for (IrWeight *w = f->module->weights; w; w = w->next) {
+        bool read = false;
+        for (IrValue *v = f->first; v && !read; v = v->next)
+            read = v->op == OP_WEIGHT && v->attrs.name == w->name;
+        if (read && is_float(&w->type)) ws[(*n)++] = w;
+    }
+    return ws;
+}
+
 bool ad_grad(IrFunc *f, IrValue *loss, IrWeight *const *wrt, int n, IrValue **grads, char *err,
              size_t errlen) {
     char ts[IR_TYPE_STR_MAX];
@@ -135,17 +149,8 @@ IrFunc *ad_build_grad_func(IrFunc *src, int loss_result, char *err, size_t errle
         snprintf(err, errlen, "@%s already exists", name);
         return NULL;
     }
-    /* The float weights src reads, in module order. */
-    int nw = 0;
-    for (IrWeight *w = m->weights; w; w = w->next) nw++;
-    IrWeight **ws = xcalloc((size_t)nw + 1, sizeof *ws);
-    int n = 0;
-    for (IrWeight *w = m->weights; w; w = w->next) {
-        bool read = false;
-        for (IrValue *v = src->first; v && !read; v = v->next)
-            read = v->op == OP_WEIGHT && v->attrs.name == w->name;
-        if (read && is_float(&w->type)) ws[n++] = w;
-    }
+    int n;
+    IrWeight **ws = ad_float_weights_read(src, &n);
     IrValue *loss = src->results[loss_result];
     char ts[IR_TYPE_STR_MAX];
     if (loss->type.rank != 0 || !is_float(&loss->type)) {

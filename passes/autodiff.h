@@ -26,6 +26,10 @@
 bool ad_grad(IrFunc *f, IrValue *loss, IrWeight *const *wrt, int n, IrValue **grads, char *err,
              size_t errlen);
 
+/* The float weights f reads, in module order (malloc'd; *n of them). These are what
+ * ad_build_grad_func differentiates by and what a training step trains. */
+IrWeight **ad_float_weights_read(IrFunc *f, int *n);
+
 /* Builds `@<f>_grad` from f: a copy whose results are loss (f's result `loss_result`) and
  * then the gradient of every float weight f reads, in module order. For
  * `tfc compile --emit=ir --grad`. NULL with a message on error. */

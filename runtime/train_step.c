@@ -89,17 +89,8 @@ IrFunc *rt_build_train_step(IrFunc *loss_fn, const OptConfig *o, char *err, size
         snprintf(err, errlen, "the module already has a @train_step");
         return NULL;
     }
-    /* Trainable: float weights the loss function reads, in module order. */
-    int nw = 0;
-    for (IrWeight *w = m->weights; w; w = w->next) nw++;
-    IrWeight **ws = xcalloc((size_t)nw + 1, sizeof *ws);
-    int n = 0;
-    for (IrWeight *w = m->weights; w; w = w->next) {
-        bool read = false;
-        for (IrValue *v = loss_fn->first; v && !read; v = v->next)
-            read = v->op == OP_WEIGHT && v->attrs.name == w->name;
-        if (read && w->type.dtype != DT_I32) ws[n++] = w;
-    }
+    int n;
+    IrWeight **ws = ad_float_weights_read(loss_fn, &n); /* the trainable weights */
     IrFunc *f = ir_func_clone(loss_fn, "train_step", NULL);
     IrType scalar = {.dtype = DT_F32};
     IrValue *lr = ir_func_add_param(f, "lr", &scalar);
