@@ -37,6 +37,7 @@ typedef struct {
     int device;   /* device index for GPU backends; -1: the best one */
     bool profile; /* collect per-kernel times for profile_report */
     FILE *log;    /* progress and warnings (NULL: stderr) */
+    const char *artifact; /* vulkan: a .tfcv file whose SPIR-V to use instead of compiling */
 } BkOptions;
 
 typedef struct Backend Backend;

@@ -673,7 +673,7 @@ static FeVal lower_expr(FeLower *L, Frame *fr, const FeExpr *e) {
 
 static bool eval_dtype(FeLower *L, const FeTypeExpr *te, IrDType *out) {
     if (ir_dtype_from_name(te->dtype, strlen(te->dtype), out)) return true;
-    fe_err(L, te->loc, "unknown type '%s' (the types are f32, i32, f16 and bf16)", te->dtype);
+    fe_err(L, te->loc, "unknown type '%s' (the types are f32, i32, f16, bf16 and f64)", te->dtype);
     return false;
 }
 

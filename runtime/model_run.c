@@ -1,10 +1,11 @@
 /* model_run.c — weights from a checkpoint or initialisers, inputs matched by name, one
  * run on the chosen backend. The policy for mismatched checkpoints is stated in model_run.h.
  *
- * Decision a newcomer may question: the checkpoint is read whole (every tensor, then the
- * ones the model wants are moved out) rather than tensor by tensor. The reader validates
- * the entire header before it reads any data, and keeping one read path keeps that
- * validation in one place; the cost is memory for the tensors the model ignores.
+ * Decision a newcomer may question: the checkpoint is mapped (rt_st_map), not read, and
+ * each weight the model wants is copied once out of the mapping into a tensor of its
+ * own. The copy stays because backends take owned, 64-byte-aligned, writable host
+ * tensors (and a device backend copies them to the device anyway); what the mapping
+ * saves is reading the tensors the model ignores and a second buffer for the rest.
  */
 #include "model_run.h"
 
@@ -33,22 +34,32 @@ static void warn_list(FILE *warn, const char *what, const char **names, int n) {
     fprintf(warn, "\n");
 }
 
-/* Check (and if need be convert) the file's tensor for weight w; returns the tensor to
- * use (t itself or a converted copy, t then destroyed) or NULL with a message. */
-static Tensor *fit_weight(const IrWeight *w, Tensor *t, const char *path, char *err,
-                          size_t errlen) {
+/* Whether the file's tensor `e` can be weight w (dtype class and shape); else a message. */
+static bool fits(const IrWeight *w, const RtStInfo *e, const char *path, char *err, size_t errlen) {
     char ws[IR_TYPE_STR_MAX], ts[IR_TYPE_STR_MAX];
-    bool ok = t->rank == w->type.rank && (t->dtype == w->type.dtype ||
-                                          (is_float(t->dtype) && is_float(w->type.dtype)));
-    for (int i = 0; ok && i < t->rank; i++)
-        ok = w->type.dims[i].sym || w->type.dims[i].size == t->dims[i];
+    bool ok = e->rank == w->type.rank && (e->dtype == w->type.dtype ||
+                                          (is_float(e->dtype) && is_float(w->type.dtype)));
+    for (int i = 0; ok && i < e->rank; i++)
+        ok = w->type.dims[i].sym || w->type.dims[i].size == e->dims[i];
     if (!ok) {
+        size_t k = (size_t)snprintf(ts, sizeof ts, "%s[", ir_dtype_name(e->dtype));
+        for (int i = 0; i < e->rank && k < sizeof ts; i++)
+            k += (size_t)snprintf(ts + k, sizeof ts - k, "%s%lld", i ? ", " : "", (long long)e->dims[i]);
+        if (k < sizeof ts)
+            snprintf(ts + k, sizeof ts - k, "]%s%s%s", strcmp(e->file_dtype, "F32") &&
+                     strcmp(e->file_dtype, "I32") ? " (stored as " : "",
+                     strcmp(e->file_dtype, "F32") && strcmp(e->file_dtype, "I32") ? e->file_dtype : "",
+                     strcmp(e->file_dtype, "F32") && strcmp(e->file_dtype, "I32") ? ")" : "");
         snprintf(err, errlen, "weight '%s' is %s in the model but %s in %s", w->name,
-                 ir_type_str(&w->type, ws, sizeof ws), tensor_shape_str(t, ts, sizeof ts), path);
-        tensor_destroy(t);
-        return NULL;
+                 ir_type_str(&w->type, ws, sizeof ws), ts, path);
     }
-    if (t->dtype == w->type.dtype) return t;
+    return ok;
+}
+
+/* Tensor k of the mapped file as weight w's dtype (a copy; converted if need be). */
+static Tensor *take_weight(const IrWeight *w, const RtStMap *file, int k, char *err, size_t errlen) {
+    Tensor *t = rt_st_tensor(file, k, err, errlen);
+    if (!t || t->dtype == w->type.dtype) return t;
     Tensor *c = tensor_create(w->type.dtype, t->rank, t->dims, err, errlen);
     if (c)
         for (int64_t i = 0; i < tensor_numel(t); i++) ref_store(c, i, ref_load(t, i));
@@ -56,44 +67,91 @@ static Tensor *fit_weight(const IrWeight *w, Tensor *t, const char *path, char *
     return c;
 }
 
+/* Tensors Hugging Face GPT-2 files carry that a model of primitive ops does not use:
+ * the causal-mask buffers and the LM head tied to wte. Ignored silently in strict mode. */
+static bool known_buffer(const char *name) {
+    size_t n = strlen(name);
+    static const char *const ends[] = {".attn.bias", ".attn.masked_bias"};
+    for (int i = 0; i < 2; i++) {
+        size_t k = strlen(ends[i]);
+        if (n > k && strcmp(name + n - k, ends[i]) == 0) return true;
+    }
+    return strcmp(name, "lm_head.weight") == 0 || strcmp(name, "transformer.lm_head.weight") == 0;
+}
+
 bool rt_weights_load(const IrModule *m, const char *weights_path, uint64_t seed, FILE *warn,
                      Tensor ***out, int *nout, char *err, size_t errlen) {
+    RtWeightsOptions o = {.path = weights_path, .seed = seed, .warn = warn};
+    return rt_weights_load_opts(m, &o, out, nout, err, errlen);
+}
+
+bool rt_weights_load_opts(const IrModule *m, const RtWeightsOptions *o, Tensor ***out, int *nout,
+                          char *err, size_t errlen) {
+    const char *weights_path = o->path;
+    FILE *warn = o->warn;
     int n = 0;
     for (const IrWeight *w = m->weights; w; w = w->next) n++;
     Tensor **ws = xcalloc((size_t)(n ? n : 1), sizeof *ws);
     const char **missing = xcalloc((size_t)(n ? n : 1), sizeof *missing);
     int nmissing = 0;
-    RtTensorSet file = {0};
+    RtStMap *file = NULL;
     bool ok = true;
-    if (weights_path) ok = rt_safetensors_read(weights_path, &file, err, errlen);
+    if (weights_path) ok = (file = rt_st_map(weights_path, err, errlen)) != NULL;
+    int nfile = file ? rt_st_count(file) : 0;
+    bool *used = xcalloc((size_t)(nfile ? nfile : 1), sizeof *used);
     int i = 0;
     for (const IrWeight *w = m->weights; ok && w; w = w->next, i++) {
-        int k = rt_tensor_set_index(&file, w->name);
+        int k = file ? rt_st_find(file, w->name) : -1;
+        if (k < 0 && file && o->strict) { /* saved from GPT2LMHeadModel: transformer.NAME */
+            char pre[512];
+            snprintf(pre, sizeof pre, "transformer.%s", w->name);
+            k = rt_st_find(file, pre);
+        }
         if (k >= 0) {
-            Tensor *t = file.tensors[k];
-            file.tensors[k] = NULL; /* moved out of the set */
-            ok = (ws[i] = fit_weight(w, t, weights_path, err, errlen)) != NULL;
+            RtStInfo e;
+            rt_st_entry(file, k, &e);
+            used[k] = true;
+            ok = fits(w, &e, weights_path, err, errlen) &&
+                 (ws[i] = take_weight(w, file, k, err, errlen)) != NULL;
+        } else if (o->strict && file) {
+            char ts[IR_TYPE_STR_MAX];
+            snprintf(err, errlen, "weight '%s' (%s) of the model is not in %s", w->name,
+                     ir_type_str(&w->type, ts, sizeof ts), weights_path);
+            ok = false;
         } else {
             if (weights_path) missing[nmissing++] = w->name;
-            ok = (ws[i] = rt_init_weight(w, seed, err, errlen)) != NULL;
+            ok = (ws[i] = rt_init_weight(w, o->seed, err, errlen)) != NULL;
         }
     }
-    if (ok && weights_path) {
+    for (int k = 0; ok && o->strict && k < nfile; k++) {
+        RtStInfo e;
+        rt_st_entry(file, k, &e);
+        if (!used[k] && !known_buffer(e.name)) {
+            snprintf(err, errlen, "tensor '%.200s' in %s is not a weight of model @%s", e.name,
+                     weights_path, m->name);
+            ok = false;
+        }
+    }
+    if (ok && weights_path && !o->strict) {
         char what[512];
         snprintf(what, sizeof what, "%d model weight%s not in %s, drawn from %s initialiser%s",
                  nmissing, nmissing == 1 ? "" : "s", weights_path, nmissing == 1 ? "its" : "their",
                  nmissing == 1 ? "" : "s");
         warn_list(warn, what, missing, nmissing);
-        const char **extra = xcalloc((size_t)(file.n ? file.n : 1), sizeof *extra);
+        const char **extra = xcalloc((size_t)(nfile ? nfile : 1), sizeof *extra);
         int nextra = 0;
-        for (int k = 0; k < file.n; k++)
-            if (file.tensors[k]) extra[nextra++] = file.names[k];
+        for (int k = 0; k < nfile; k++) {
+            RtStInfo e;
+            rt_st_entry(file, k, &e);
+            if (!used[k]) extra[nextra++] = e.name;
+        }
         snprintf(what, sizeof what, "%d tensor%s in %s %s not in the model, ignored", nextra,
                  nextra == 1 ? "" : "s", weights_path, nextra == 1 ? "is" : "are");
         warn_list(warn, what, extra, nextra);
         free(extra);
     }
-    rt_tensor_set_free(&file);
+    rt_st_unmap(file);
+    free(used);
     free(missing);
     if (!ok) {
         rt_tensors_free(ws, n);
@@ -162,7 +220,9 @@ bool rt_model_run(IrModule *m, const RtRunOptions *o, const RtNamedTensor *input
         }
     Tensor **ws = NULL;
     int nw = 0;
-    if (ok) ok = rt_weights_load(m, o->weights_path, o->seed, warn, &ws, &nw, err, errlen);
+    RtWeightsOptions wo = {.path = o->weights_path, .seed = o->seed, .warn = warn,
+                           .strict = o->strict_weights};
+    if (ok) ok = rt_weights_load_opts(m, &wo, &ws, &nw, err, errlen);
     if (ok) {
         Tensor **outs = xcalloc((size_t)(f->nresults ? f->nresults : 1), sizeof *outs);
         Backend *b = rt_backend_create(o->target ? o->target : "ref", &o->backend, err, errlen);

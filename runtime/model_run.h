@@ -45,6 +45,7 @@ typedef struct {
     bool quiet;               /* no warnings at all */
     const char *target;       /* backend: "ref" (NULL), "cpu", "vulkan" */
     BkOptions backend;        /* threads, device, profiling */
+    bool strict_weights;      /* see RtWeightsOptions.strict */
 } RtRunOptions;
 
 /* The results of a run, one per function result, named "output0", "output1", ... (or
@@ -56,6 +57,20 @@ typedef RtTensorSet RtOutputs;
  * go to `warn` (NULL: none). */
 bool rt_weights_load(const IrModule *m, const char *weights_path, uint64_t seed, FILE *warn,
                      Tensor ***out, int *nout, char *err, size_t errlen);
+
+/* The same with every option: */
+typedef struct {
+    const char *path; /* safetensors checkpoint; NULL: every weight from its initialiser */
+    uint64_t seed;
+    FILE *warn; /* NULL: no warnings */
+    /* A Hugging Face checkpoint (tfc run/generate --config): a model weight missing from
+     * the file is an error, and so is a tensor the model does not have, except the
+     * buffers HF files carry (h.N.attn.bias, h.N.attn.masked_bias, lm_head.weight).
+     * Names may carry GPT2LMHeadModel's "transformer." prefix. */
+    bool strict;
+} RtWeightsOptions;
+bool rt_weights_load_opts(const IrModule *m, const RtWeightsOptions *o, Tensor ***out, int *nout,
+                          char *err, size_t errlen);
 
 /* Destroys n tensors and the array holding them (NULL entries allowed). */
 void rt_tensors_free(Tensor **ts, int n);

@@ -1,10 +1,12 @@
 /* safetensors.c — reading and writing safetensors files (format in safetensors.h).
  *
- * The whole header is validated before any data is read: every entry's fields, its
- * offsets against the data section, the data size against dtype x shape, and — after
- * sorting the entries by offset — that no two overlap. Only then is each tensor read
- * with one seek and one fread straight into its tensor (converted in chunks when the
- * file's dtype is not the tensor's).
+ * Reading maps the file (mmap, read-only) and validates the whole header before any
+ * data is touched: every entry's fields, its offsets against the data section, the data
+ * size against dtype x shape, and — after sorting the entries by offset — that no two
+ * overlap. After that every entry is a pointer into the mapping that is known to lie
+ * inside the file, so no later access can read out of bounds. rt_safetensors_read is
+ * this map plus one copy per tensor; rt_st_map gives the mapping itself (zero-copy:
+ * pages are read from disk only when a tensor is used).
  *
  * Decision a newcomer may question: holes between tensors are allowed (the reference
  * Rust implementation rejects them). A hole harms nothing, and refusing it would refuse
@@ -18,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -157,7 +161,12 @@ static bool parse_entry(const cJSON *item, Entry *e, uint64_t data_len, char *wh
         snprintf(why, whylen, "data_offsets is not a pair of non-negative integers");
         return false;
     }
-    if (e->begin > e->end || e->end > data_len) {
+    if (e->begin > e->end) {
+        snprintf(why, whylen, "data_offsets [%llu, %llu] end before they begin",
+                 (unsigned long long)e->begin, (unsigned long long)e->end);
+        return false;
+    }
+    if (e->end > data_len) {
         snprintf(why, whylen, "data_offsets [%llu, %llu] are outside the data section "
                  "(%llu bytes)", (unsigned long long)e->begin, (unsigned long long)e->end,
                  (unsigned long long)data_len);
@@ -179,75 +188,70 @@ static int cmp_begin(const void *a, const void *b) {
     return (x->begin > y->begin) - (x->begin < y->begin);
 }
 
-/* Read entry e's data (at file offset `at`) into a new tensor. */
-static Tensor *read_entry(FILE *fp, uint64_t at, const Entry *e, char *why, size_t whylen) {
+/* Entry e's data (at `src`, in the mapping) converted into a new tensor. */
+static Tensor *copy_entry(const unsigned char *src, const Entry *e, char *why, size_t whylen) {
     Tensor *t = tensor_create(e->dtype->dt, e->rank, e->dims, why, whylen);
     if (!t) return NULL;
     int64_t n = tensor_numel(t);
-    if (n == 0) return t;
-    if (fseeko(fp, (off_t)at, SEEK_SET) != 0) {
-        snprintf(why, whylen, "cannot seek to its data: %s", strerror(errno));
-        tensor_destroy(t);
-        return NULL;
-    }
     int sz = e->dtype->size;
+    const char *dn = e->dtype->name;
     if (sz == (int)ir_dtype_size(t->dtype)) {
-        if (fread(t->data, (size_t)sz, (size_t)n, fp) != (size_t)n) {
-            snprintf(why, whylen, "cannot read its data");
-            tensor_destroy(t);
-            return NULL;
-        }
+        if (n) memcpy(t->data, src, (size_t)n * (size_t)sz);
         return t;
     }
-    enum { CHUNK = 1 << 16 };
-    unsigned char *buf = xmalloc((size_t)CHUNK * (size_t)sz);
-    const char *dn = e->dtype->name;
-    for (int64_t i0 = 0; i0 < n; i0 += CHUNK) {
-        int64_t m = n - i0 < CHUNK ? n - i0 : CHUNK;
-        if (fread(buf, (size_t)sz, (size_t)m, fp) != (size_t)m) {
-            snprintf(why, whylen, "cannot read its data");
-            goto fail;
-        }
-        for (int64_t i = 0; i < m; i++) {
-            const unsigned char *p = buf + i * sz;
-            if (strcmp(dn, "F16") == 0) {
-                ((float *)t->data)[i0 + i] = ref_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
-            } else if (strcmp(dn, "BF16") == 0) {
-                ((float *)t->data)[i0 + i] = ref_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
-            } else if (strcmp(dn, "F64") == 0) {
-                double d;
-                memcpy(&d, p, 8);
-                ((float *)t->data)[i0 + i] = (float)d;
-            } else { /* I64 */
-                int64_t v = (int64_t)le64(p);
-                if (v < INT32_MIN || v > INT32_MAX) {
-                    snprintf(why, whylen, "element %lld is %lld, outside the i32 range I64 "
-                             "data is converted to", (long long)(i0 + i), (long long)v);
-                    goto fail;
-                }
-                ((int32_t *)t->data)[i0 + i] = (int32_t)v;
+    for (int64_t i = 0; i < n; i++) {
+        const unsigned char *p = src + i * sz;
+        if (strcmp(dn, "F16") == 0) {
+            ((float *)t->data)[i] = ref_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+        } else if (strcmp(dn, "BF16") == 0) {
+            ((float *)t->data)[i] = ref_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
+        } else if (strcmp(dn, "F64") == 0) {
+            double d;
+            memcpy(&d, p, 8);
+            ((float *)t->data)[i] = (float)d;
+        } else { /* I64 */
+            int64_t v = (int64_t)le64(p);
+            if (v < INT32_MIN || v > INT32_MAX) {
+                snprintf(why, whylen, "element %lld is %lld, outside the i32 range I64 "
+                         "data is converted to", (long long)i, (long long)v);
+                tensor_destroy(t);
+                return NULL;
             }
+            ((int32_t *)t->data)[i] = (int32_t)v;
         }
     }
-    free(buf);
     return t;
-fail:
-    free(buf);
-    tensor_destroy(t);
-    return NULL;
 }
 
-bool rt_safetensors_read(const char *path, RtTensorSet *out, char *err, size_t errlen) {
-    memset(out, 0, sizeof *out);
+struct RtStMap {
+    unsigned char *base; /* the whole file, mapped read-only */
+    size_t size;
+    const unsigned char *data; /* the data section */
+    cJSON *root;               /* entry names point into it */
+    Entry *entries;            /* in file (header) order */
+    int n;
+    char *path;
+};
+
+void rt_st_unmap(RtStMap *m) {
+    if (!m) return;
+    if (m->base) munmap(m->base, m->size);
+    cJSON_Delete(m->root);
+    free(m->entries);
+    free(m->path);
+    free(m);
+}
+
+RtStMap *rt_st_map(const char *path, char *err, size_t errlen) {
+    RtStMap *m = xcalloc(1, sizeof *m);
     char *header = NULL;
-    cJSON *root = NULL;
-    Entry *entries = NULL;
     Entry **sorted = NULL;
     char why[512], n1[96], n2[96];
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return false;
+        free(m);
+        return NULL;
     }
 #define FAIL(...)                           \
     do {                                    \
@@ -255,45 +259,50 @@ bool rt_safetensors_read(const char *path, RtTensorSet *out, char *err, size_t e
         goto fail;                          \
     } while (0)
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) FAIL("%s: not a regular file", path);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) FAIL("%s: not a regular file", path);
     uint64_t fsize = (uint64_t)st.st_size;
-    unsigned char pre[8];
-    if (fsize < 8 || fread(pre, 1, 8, fp) != 8)
-        FAIL("%s: not a safetensors file (shorter than the 8-byte header length)", path);
-    uint64_t hlen = le64(pre);
+    if (fsize < 8) FAIL("%s: not a safetensors file (shorter than the 8-byte header length)", path);
+    if (fsize > (uint64_t)SIZE_MAX) FAIL("%s: too large to map", path);
+    void *base = mmap(NULL, (size_t)fsize, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (base == MAP_FAILED) FAIL("%s: cannot map: %s", path, strerror(errno));
+    m->base = base;
+    m->size = (size_t)fsize;
+    uint64_t hlen = le64(m->base);
     if (hlen > RT_SAFETENSORS_MAX_HEADER)
         FAIL("%s: header length %llu is over the 100 MB limit (not a safetensors file?)", path,
              (unsigned long long)hlen);
     if (8 + hlen > fsize)
         FAIL("%s: header length %llu runs past the end of the file (%llu bytes)", path,
              (unsigned long long)hlen, (unsigned long long)fsize);
-    header = xmalloc(hlen + 1);
-    if (fread(header, 1, hlen, fp) != hlen) FAIL("%s: cannot read the header", path);
+    header = xmalloc(hlen + 1); /* cJSON wants the text NUL-terminated: a copy, not the map */
+    memcpy(header, m->base + 8, hlen);
     header[hlen] = 0;
     uint64_t data_len = fsize - 8 - hlen;
-    root = cJSON_ParseWithLength(header, hlen);
-    if (!root) {
+    m->data = m->base + 8 + hlen;
+    m->root = cJSON_ParseWithLength(header, hlen);
+    if (!m->root) {
         const char *at = cJSON_GetErrorPtr();
         long off = at && at >= header && at <= header + hlen ? (long)(at - header) : -1;
         FAIL("%s: header is not valid JSON (near byte %ld of the header)", path, off);
     }
-    if (!cJSON_IsObject(root)) FAIL("%s: header is not a JSON object", path);
-    int count = cJSON_GetArraySize(root);
-    entries = xcalloc((size_t)(count ? count : 1), sizeof *entries);
+    if (!cJSON_IsObject(m->root)) FAIL("%s: header is not a JSON object", path);
+    int count = cJSON_GetArraySize(m->root);
+    m->entries = xcalloc((size_t)(count ? count : 1), sizeof *m->entries);
     int n = 0;
-    for (cJSON *item = root->child; item; item = item->next) {
+    for (cJSON *item = m->root->child; item; item = item->next) {
         if (strcmp(item->string, "__metadata__") == 0) continue;
         for (int i = 0; i < n; i++)
-            if (strcmp(entries[i].name, item->string) == 0)
+            if (strcmp(m->entries[i].name, item->string) == 0)
                 FAIL("%s: tensor '%s' appears twice in the header", path,
                      shown(item->string, n1, sizeof n1));
-        entries[n].name = item->string;
-        if (!parse_entry(item, &entries[n], data_len, why, sizeof why))
+        m->entries[n].name = item->string;
+        if (!parse_entry(item, &m->entries[n], data_len, why, sizeof why))
             FAIL("%s: tensor '%s': %s", path, shown(item->string, n1, sizeof n1), why);
         n++;
     }
+    m->n = n;
     sorted = xmalloc(sizeof *sorted * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) sorted[i] = &entries[i];
+    for (int i = 0; i < n; i++) sorted[i] = &m->entries[i];
     qsort(sorted, (size_t)n, sizeof *sorted, cmp_begin);
     const Entry *prev = NULL;
     for (int i = 0; i < n; i++) {
@@ -307,26 +316,116 @@ bool rt_safetensors_read(const char *path, RtTensorSet *out, char *err, size_t e
                  (unsigned long long)e->end);
         prev = e;
     }
-    for (int i = 0; i < n; i++) {
-        Tensor *t = read_entry(fp, 8 + hlen + entries[i].begin, &entries[i], why, sizeof why);
-        if (!t) FAIL("%s: tensor '%s': %s", path, shown(entries[i].name, n1, sizeof n1), why);
-        rt_tensor_set_add(out, entries[i].name, t);
-    }
 #undef FAIL
-    fclose(fp);
+    close(fd);
     free(header);
-    cJSON_Delete(root);
-    free(entries);
     free(sorted);
-    return true;
+    size_t pl = strlen(path);
+    m->path = xmalloc(pl + 1);
+    memcpy(m->path, path, pl + 1);
+    return m;
 fail:
-    fclose(fp);
+    close(fd);
     free(header);
-    cJSON_Delete(root);
-    free(entries);
     free(sorted);
-    rt_tensor_set_free(out);
-    return false;
+    rt_st_unmap(m);
+    return NULL;
+}
+
+int rt_st_count(const RtStMap *m) { return m->n; }
+
+bool rt_st_entry(const RtStMap *m, int i, RtStInfo *out) {
+    if (i < 0 || i >= m->n) return false;
+    const Entry *e = &m->entries[i];
+    out->name = e->name;
+    out->file_dtype = e->dtype->name;
+    out->dtype = e->dtype->dt;
+    out->rank = e->rank;
+    for (int d = 0; d < e->rank; d++) out->dims[d] = e->dims[d];
+    out->data = m->data + e->begin;
+    out->nbytes = (size_t)(e->end - e->begin);
+    return true;
+}
+
+int rt_st_find(const RtStMap *m, const char *name) {
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->entries[i].name, name) == 0) return i;
+    return -1;
+}
+
+Tensor *rt_st_tensor(const RtStMap *m, int i, char *err, size_t errlen) {
+    char why[512], n1[96];
+    const Entry *e = &m->entries[i];
+    Tensor *t = copy_entry(m->data + e->begin, e, why, sizeof why);
+    if (!t) snprintf(err, errlen, "%s: tensor '%s': %s", m->path, shown(e->name, n1, sizeof n1), why);
+    return t;
+}
+
+/* ---- metadata ---- */
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = xmalloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+
+void rt_metadata_set(RtMetadata *m, const char *key, const char *value) {
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->keys[i], key) == 0) {
+            free(m->values[i]);
+            m->values[i] = dup_str(value);
+            return;
+        }
+    m->keys = xrealloc(m->keys, sizeof *m->keys * (size_t)(m->n + 1));
+    m->values = xrealloc(m->values, sizeof *m->values * (size_t)(m->n + 1));
+    m->keys[m->n] = dup_str(key);
+    m->values[m->n] = dup_str(value);
+    m->n++;
+}
+
+const char *rt_metadata_get(const RtMetadata *m, const char *key) {
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->keys[i], key) == 0) return m->values[i];
+    return NULL;
+}
+
+void rt_metadata_free(RtMetadata *m) {
+    for (int i = 0; i < m->n; i++) {
+        free(m->keys[i]);
+        free(m->values[i]);
+    }
+    free(m->keys);
+    free(m->values);
+    memset(m, 0, sizeof *m);
+}
+
+bool rt_safetensors_read(const char *path, RtTensorSet *out, char *err, size_t errlen) {
+    return rt_safetensors_read_meta(path, out, NULL, err, errlen);
+}
+
+bool rt_safetensors_read_meta(const char *path, RtTensorSet *out, RtMetadata *meta, char *err,
+                              size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (meta) memset(meta, 0, sizeof *meta);
+    RtStMap *m = rt_st_map(path, err, errlen);
+    if (!m) return false;
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(m->root, "__metadata__");
+    if (meta && cJSON_IsObject(md))
+        for (const cJSON *kv = md->child; kv; kv = kv->next)
+            if (cJSON_IsString(kv)) rt_metadata_set(meta, kv->string, kv->valuestring);
+    for (int i = 0; i < m->n; i++) {
+        Tensor *t = rt_st_tensor(m, i, err, errlen);
+        if (!t) {
+            rt_st_unmap(m);
+            rt_tensor_set_free(out);
+            if (meta) rt_metadata_free(meta);
+            return false;
+        }
+        rt_tensor_set_add(out, m->entries[i].name, t);
+    }
+    rt_st_unmap(m);
+    return true;
 }
 
 /* ---- writing ---- */
@@ -342,8 +441,30 @@ static const char *st_name(IrDType dt) {
     }
 }
 
+/* fsync the directory holding path, so that a rename into it survives a crash. */
+static bool sync_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? xmalloc((size_t)(slash - path) + 2) : dup_str(".");
+    if (slash) {
+        size_t n = slash == path ? 1 : (size_t)(slash - path);
+        memcpy(dir, path, n);
+        dir[n] = 0;
+    }
+    int fd = open(dir, O_RDONLY);
+    free(dir);
+    if (fd < 0) return false;
+    bool ok = fsync(fd) == 0 || errno == EINVAL; /* some file systems cannot sync a directory */
+    close(fd);
+    return ok;
+}
+
 bool rt_safetensors_write(const char *path, const char *const *names, Tensor *const *tensors,
                           int n, char *err, size_t errlen) {
+    return rt_safetensors_write_meta(path, names, tensors, n, NULL, err, errlen);
+}
+
+bool rt_safetensors_write_meta(const char *path, const char *const *names, Tensor *const *tensors,
+                               int n, const RtMetadata *extra, char *err, size_t errlen) {
     for (int i = 0; i < n; i++) {
         if (!st_name(tensors[i]->dtype)) {
             snprintf(err, errlen, "%s: tensor '%s' has a dtype safetensors cannot store", path,
@@ -363,6 +484,8 @@ bool rt_safetensors_write(const char *path, const char *const *names, Tensor *co
     cJSON *root = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
     cJSON_AddStringToObject(meta, "format", "pt");
+    for (int i = 0; extra && i < extra->n; i++)
+        if (strcmp(extra->keys[i], "format") != 0) cJSON_AddStringToObject(meta, extra->keys[i], extra->values[i]);
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         const Tensor *t = tensors[i];
@@ -418,6 +541,12 @@ bool rt_safetensors_write(const char *path, const char *const *names, Tensor *co
     if (ok && rename(tmp, path) != 0) {
         saved = errno;
         ok = false;
+    }
+    if (ok && !sync_dir(path)) {
+        snprintf(err, errlen, "%s: written, but the directory could not be synced: %s", path, strerror(errno));
+        free(json);
+        free(tmp);
+        return false;
     }
     if (!ok) {
         unlink(tmp);

@@ -4,6 +4,12 @@
 #include <string.h>
 
 #include "backends/ref/ref.h"
+#ifdef TFC_HAVE_CPU
+#include "backends/cpu/cpu.h"
+#endif
+#ifdef TFC_HAVE_VULKAN
+#include "backends/vulkan/vk.h"
+#endif
 
 typedef Backend *(*BackendCreate)(const BkOptions *o, char *err, size_t errlen);
 
@@ -12,12 +18,25 @@ static const struct {
     BackendCreate create;
 } targets[] = {
     {"ref", ref_backend_create},
+#ifdef TFC_HAVE_CPU
+    {"cpu", cpu_backend_create},
+#endif
+#ifdef TFC_HAVE_VULKAN
+    {"vulkan", vk_backend_create},
+#endif
 };
 
 enum { NTARGETS = sizeof targets / sizeof targets[0] };
 
 const char *rt_target_names(void) {
-    static const char names[] = "ref";
+    static const char names[] = "ref"
+#ifdef TFC_HAVE_CPU
+                                ", cpu"
+#endif
+#ifdef TFC_HAVE_VULKAN
+                                ", vulkan"
+#endif
+        ;
     return names;
 }
 

@@ -4,6 +4,10 @@ format is 8 bytes of header length, a JSON header, raw data), an input and the e
 logits, for tfc to match.
 
 usage: gpt2_torch.py OUTDIR --n_layer L --n_embd C --n_head H --vocab V --n_ctx N --B B --T T
+                     [--gen G]
+With --gen G it also writes a Hugging Face config.json and greedy.txt: the prompt
+(idx[0]) and the G tokens greedy decoding appends to it, rerunning the whole model on
+the growing prefix (no cache: the simplest correct reference for tfc generate).
 Tests only: Debian's python3-torch is the oracle, never a dependency of tfc itself.
 """
 import argparse
@@ -65,7 +69,7 @@ def forward(p, idx, n_layer, n_head):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("outdir")
-    for k, v in dict(n_layer=2, n_embd=48, n_head=3, vocab=101, n_ctx=32, B=2, T=5, seed=0).items():
+    for k, v in dict(n_layer=2, n_embd=48, n_head=3, vocab=101, n_ctx=32, B=2, T=5, seed=0, gen=0).items():
         ap.add_argument("--" + k, type=int, default=v)
     a = ap.parse_args()
     g = torch.Generator().manual_seed(a.seed)
@@ -91,6 +95,19 @@ def main():
     write_safetensors(f"{a.outdir}/model.safetensors", {k: v.float() for k, v in p.items()})
     np.save(f"{a.outdir}/idx.npy", idx.numpy().astype(np.int32))
     np.save(f"{a.outdir}/expected.npy", logits.numpy().astype(np.float32))
+    if a.gen:
+        config = {"model_type": "gpt2", "n_layer": a.n_layer, "n_head": a.n_head, "n_embd": C,
+                  "vocab_size": V, "n_positions": a.n_ctx, "activation_function": "gelu_new",
+                  "layer_norm_epsilon": 1e-5, "n_inner": None}
+        with open(f"{a.outdir}/config.json", "w") as f:
+            json.dump(config, f)
+        seq = idx[0:1].clone()
+        for _ in range(a.gen):
+            nxt = forward(p, seq, a.n_layer, a.n_head)[0, -1].argmax()
+            seq = torch.cat([seq, nxt.view(1, 1)], dim=1)
+        with open(f"{a.outdir}/greedy.txt", "w") as f:
+            f.write(" ".join(map(str, seq[0, : a.T].tolist())) + "\n")
+            f.write(" ".join(map(str, seq[0, a.T :].tolist())) + "\n")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,38 @@ static void test_converted(void **state) {
     expect_error(path("i64.st"), "outside the i32 range");
 }
 
+/* The zero-copy view: entries point into the mapping, in header order; begin > end and
+ * a truncated data section are refused before any data is touched. */
+static void test_mapped(void **state) {
+    char err[512];
+    float d[4] = {1, 2, 3, 4};
+    write_st(path("map.st"), 0,
+             "{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[12,16]},"
+             "\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}", d, 16);
+    RtStMap *m = rt_st_map(path("map.st"), err, sizeof err);
+    if (!m) fail_msg("%s", err);
+    assert_int_equal(rt_st_count(m), 2);
+    RtStInfo info;
+    assert_true(rt_st_entry(m, 0, &info));
+    assert_string_equal(info.name, "b");
+    assert_string_equal(info.file_dtype, "F32");
+    assert_int_equal(info.nbytes, 4);
+    assert_true(((const float *)info.data)[0] == 4.0f);
+    assert_int_equal(rt_st_find(m, "a"), 1);
+    assert_int_equal(rt_st_find(m, "c"), -1);
+    assert_false(rt_st_entry(m, 2, &info));
+    Tensor *t = rt_st_tensor(m, 1, err, sizeof err);
+    assert_non_null(t);
+    assert_true(((float *)t->data)[2] == 3.0f);
+    tensor_destroy(t);
+    rt_st_unmap(m);
+    write_st(path("order.st"), 0, "{\"w\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}}", d, 8);
+    expect_error(path("order.st"), "tensor 'w': data_offsets [8, 4] end before they begin");
+    assert_null(rt_st_map(path("order.st"), err, sizeof err));
+    write_st(path("trunc.st"), 0, "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", d, 10);
+    expect_error(path("trunc.st"), "tensor 'w': data_offsets [0, 16] are outside the data section (10 bytes)");
+}
+
 static void test_malformed(void **state) {
     float d[8] = {0};
     FILE *f = fopen(path("short.st"), "wb");
@@ -175,6 +207,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_converted),
+        cmocka_unit_test(test_mapped),
         cmocka_unit_test(test_malformed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,333 @@
+/* cpu_plan.c — from concrete shapes to kernel params, and the launch on the pool.
+ *
+ * The param layouts are those written beside CpuKind in cpu_cg.h. Strides are in
+ * elements; a broadcast dim has stride 0, so broadcasting, transposes, slices and
+ * splits are all the same strided copy with different strides and base offsets.
+ *
+ * Decision a newcomer may question: the grain (the least work worth a thread) is set so
+ * that a chunk holds at least ~32K elements (or ~1M multiply-adds for matmul). Smaller
+ * ops run on the calling thread: waking a worker costs more than they do, and small
+ * tensors are where per-op overhead dominates (the grokking model).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/ref/ref.h"
+#include "cpu_cg.h"
+
+enum { EW_MIN_CHUNK = 32768, MM_MIN_CHUNK = 1 << 20 };
+
+typedef struct {
+    CpuKernelFn fn;
+    void **bufs;
+    const int64_t *params;
+} Call;
+
+static int64_t call_task(void *ctx, int64_t lo, int64_t hi) {
+    Call *c = ctx;
+    return c->fn(c->bufs, c->params, lo, hi);
+}
+
+static void contig_strides(int rank, const int64_t *dims, int64_t *s) {
+    int64_t k = 1;
+    for (int i = rank - 1; i >= 0; i--) {
+        s[i] = k;
+        k *= dims[i];
+    }
+}
+
+static int64_t prod(const int64_t *d, int from, int to) {
+    int64_t n = 1;
+    for (int i = from; i < to; i++) n *= d[i];
+    return n;
+}
+
+/* The EW params for an iteration space dims[R] (R >= 1): out base/strides, then inputs. */
+typedef struct {
+    int R, nt;
+    int64_t p[IR_MAX_RANK * 5 + 8];
+} EwParams;
+
+static void ew_init(EwParams *e, int R, const int64_t *dims, int rank) {
+    memset(e, 0, sizeof *e);
+    e->R = R;
+    for (int d = 0; d < R; d++) e->p[d] = 1;
+    for (int d = 0; d < rank; d++) e->p[R - rank + d] = dims[d];
+}
+
+/* Add a tensor's base and strides (given for the last `rank` dims; the rest 0). */
+static void ew_add(EwParams *e, int64_t base, const int64_t *strides, int rank) {
+    int64_t *q = e->p + e->R + e->nt * (e->R + 1);
+    q[0] = base;
+    for (int d = 0; d < e->R; d++) q[1 + d] = 0;
+    for (int d = 0; d < rank; d++) q[1 + e->R - rank + d] = strides[d];
+    e->nt++;
+}
+
+static int64_t ew_launch(CpuPool *pool, CpuKernelFn fn, void **bufs, const EwParams *e) {
+    int64_t inner = e->p[e->R - 1], rows = 1;
+    for (int d = 0; d < e->R - 1; d++) rows *= e->p[d];
+    if (rows == 0 || inner == 0) return 0;
+    int64_t grain = inner >= EW_MIN_CHUNK ? 1 : EW_MIN_CHUNK / inner;
+    Call c = {fn, bufs, e->p};
+    return cpu_pool_for(pool, rows, grain, 4, call_task, &c);
+}
+
+static bool ew(CpuPool *pool, const IrValue *v, const CpuKernelInfo *ki, CpuKernelFn fn,
+               Tensor *const *a, Tensor *out, char *err, size_t errlen) {
+    const IrAttrs *at = &v->attrs;
+    int R = ki->rank;
+    int64_t os[IR_MAX_RANK], is[IR_MAX_RANK];
+    contig_strides(out->rank, out->dims, os);
+    EwParams e;
+    void *bufs[4] = {out->data};
+    int64_t st;
+    if (v->op == OP_CONCAT) {
+        int64_t pos = 0;
+        for (int i = 0; i < v->nargs; i++) {
+            ew_init(&e, R, a[i]->dims, a[i]->rank);
+            ew_add(&e, pos * os[at->axis], os, out->rank);
+            contig_strides(a[i]->rank, a[i]->dims, is);
+            ew_add(&e, 0, is, a[i]->rank);
+            bufs[1] = a[i]->data;
+            if ((st = ew_launch(pool, fn, bufs, &e))) break;
+            pos += a[i]->dims[at->axis];
+        }
+        return true;
+    }
+    ew_init(&e, R, out->dims, out->rank);
+    ew_add(&e, 0, os, out->rank);
+    switch (v->op) {
+    case OP_CONSTANT: case OP_ARANGE:
+        break;
+    case OP_RESHAPE:
+        ew_add(&e, 0, os, out->rank);
+        bufs[1] = a[0]->data;
+        break;
+    case OP_TRANSPOSE: {
+        int64_t s[IR_MAX_RANK];
+        contig_strides(a[0]->rank, a[0]->dims, is);
+        for (int j = 0; j < out->rank; j++) s[j] = is[at->ints[j]];
+        ew_add(&e, 0, s, out->rank);
+        bufs[1] = a[0]->data;
+        break;
+    }
+    case OP_SLICE: case OP_SPLIT: {
+        contig_strides(a[0]->rank, a[0]->dims, is);
+        int64_t start = v->op == OP_SLICE ? at->start : at->index * (a[0]->dims[at->axis] / at->parts);
+        ew_add(&e, start * is[at->axis], is, a[0]->rank);
+        bufs[1] = a[0]->data;
+        break;
+    }
+    default: /* unary, binary, where, cast, broadcast: NumPy broadcasting */
+        for (int i = 0; i < v->nargs; i++) {
+            int64_t s[IR_MAX_RANK];
+            ref_broadcast_strides(a[i]->rank, a[i]->dims, out->rank, out->dims, s);
+            ew_add(&e, 0, s, out->rank);
+            bufs[1 + i] = a[i]->data;
+        }
+    }
+    st = ew_launch(pool, fn, bufs, &e);
+    if (st == 1 || st == 2) { /* find the first bad element, for the reference's message */
+        int64_t sx[IR_MAX_RANK], sy[IR_MAX_RANK], n = tensor_numel(out);
+        ref_broadcast_strides(a[0]->rank, a[0]->dims, out->rank, out->dims, sx);
+        ref_broadcast_strides(a[1]->rank, a[1]->dims, out->rank, out->dims, sy);
+        for (int64_t i = 0; i < n; i++) {
+            int32_t y = ((const int32_t *)a[1]->data)[ref_broadcast_offset(i, out->rank, out->dims, sy)];
+            int32_t x = ((const int32_t *)a[0]->data)[ref_broadcast_offset(i, out->rank, out->dims, sx)];
+            if (st == 1 && y == 0) {
+                snprintf(err, errlen, "integer division by zero (dividing %lld by 0)", (long long)x);
+                return false;
+            }
+            if (st == 2 && y < 0) {
+                snprintf(err, errlen, "integer %lld raised to the negative power %lld "
+                         "(cast to f32 first)", (long long)x, (long long)y);
+                return false;
+            }
+        }
+        snprintf(err, errlen, "integer %s", st == 1 ? "division by zero" : "negative power");
+        return false;
+    }
+    return true;
+}
+
+static bool reduce(CpuPool *pool, const IrValue *v, const CpuKernelInfo *ki, CpuKernelFn fn,
+                   const Tensor *x, Tensor *out) {
+    const IrAttrs *at = &v->attrs;
+    int RK = ki->rank, RR = ki->rrank;
+    int64_t xs[IR_MAX_RANK], p[4 * IR_MAX_RANK + 1];
+    contig_strides(x->rank, x->dims, xs);
+    int nk = 0, nr = 0;
+    int64_t kd[IR_MAX_RANK], ks[IR_MAX_RANK], rd[IR_MAX_RANK], rs[IR_MAX_RANK], count = 1;
+    for (int i = 0, j = 0; i < x->rank; i++) {
+        bool red = j < at->nints && at->ints[j] == i;
+        if (red) {
+            j++;
+            rd[nr] = x->dims[i], rs[nr++] = xs[i];
+            count *= x->dims[i];
+        } else {
+            kd[nk] = x->dims[i], ks[nk++] = xs[i];
+        }
+    }
+    if (nk == 0) kd[0] = 1, ks[0] = 0, nk = 1;
+    if (nr == 0) rd[0] = 1, rs[0] = 0, nr = 1;
+    for (int d = 0; d < RK; d++) p[d] = kd[d], p[RK + d] = ks[d];
+    for (int d = 0; d < RR; d++) p[2 * RK + d] = rd[d], p[2 * RK + RR + d] = rs[d];
+    p[2 * RK + 2 * RR] = count;
+    void *bufs[2] = {out->data, x->data};
+    int64_t nout = tensor_numel(out);
+    int64_t grain = count >= EW_MIN_CHUNK ? 1 : EW_MIN_CHUNK / (count ? count : 1);
+    Call c = {fn, bufs, p};
+    cpu_pool_for(pool, nout, grain, 4, call_task, &c);
+    return true;
+}
+
+/* Matmul over (batch, column) pairs: the range is batches * N columns. */
+typedef struct {
+    CpuKernelFn fn;
+    const Tensor *x, *y;
+    Tensor *out;
+    int br;
+    int64_t sx[IR_MAX_RANK], sy[IR_MAX_RANK], p[6];
+} MatmulCall;
+
+static int64_t matmul_task(void *ctx, int64_t lo, int64_t hi) {
+    MatmulCall *m = ctx;
+    int64_t M = m->p[0], N = m->p[1], K = m->p[2];
+    while (lo < hi) {
+        int64_t b = lo / N, c0 = lo % N, c1 = c0 + (hi - lo) < N ? c0 + (hi - lo) : N;
+        int64_t xb = ref_broadcast_offset(b, m->br, m->out->dims, m->sx) * M * K;
+        int64_t yb = ref_broadcast_offset(b, m->br, m->out->dims, m->sy) * K * N;
+        void *bufs[3] = {(float *)m->x->data + xb, (float *)m->y->data + yb,
+                         (float *)m->out->data + b * M * N};
+        int64_t st = m->fn(bufs, m->p, c0, c1);
+        if (st) return st;
+        lo += c1 - c0;
+    }
+    return 0;
+}
+
+static bool matmul(CpuPool *pool, const CpuKernelInfo *ki, CpuKernelFn fn, const Tensor *x,
+                   const Tensor *y, Tensor *out) {
+    MatmulCall m = {.fn = fn, .x = x, .y = y, .out = out, .br = out->rank - 2};
+    int64_t M = x->dims[x->rank - 2], K = x->dims[x->rank - 1], N = y->dims[y->rank - 1];
+    ref_broadcast_strides(x->rank - 2, x->dims, m.br, out->dims, m.sx);
+    ref_broadcast_strides(y->rank - 2, y->dims, m.br, out->dims, m.sy);
+    int64_t batches = prod(out->dims, 0, m.br);
+    /* x[B, T, K] @ w[K, N]: w is the same for every batch, so the batches are rows of
+     * one [B*T, K] @ [K, N] matmul (B packed once, more rows per packed panel). */
+    bool y_shared = true, x_full = x->rank - 2 == m.br;
+    for (int i = 0; i < m.br; i++) y_shared = y_shared && m.sy[i] == 0;
+    for (int i = 0; x_full && i < m.br; i++) x_full = x->dims[i] == out->dims[i];
+    if (batches > 1 && y_shared && x_full && !ki->trans_a) {
+        M *= batches;
+        batches = 1;
+        m.br = 0;
+    }
+    int64_t p[6] = {M, N, K, ki->trans_a ? M : K, ki->trans_b ? K : N, N};
+    memcpy(m.p, p, sizeof p);
+    if (M == 0 || N == 0 || batches == 0) return true;
+    int64_t col = M * (K ? K : 1);
+    int64_t grain = col >= MM_MIN_CHUNK ? 1 : MM_MIN_CHUNK / col;
+    cpu_pool_for(pool, batches * N, grain, 2, matmul_task, &m);
+    return true;
+}
+
+bool cpu_plan_launch(CpuPool *pool, const IrValue *v, const CpuKernelInfo *ki, CpuKernelFn fn,
+                     Tensor *const *a, Tensor *out, char *err, size_t errlen) {
+    switch (ki->kind) {
+    case CPU_K_EW:
+        return ew(pool, v, ki, fn, a, out, err, errlen);
+    case CPU_K_REDUCE:
+        return reduce(pool, v, ki, fn, a[0], out);
+    case CPU_K_COLREDUCE: {
+        int64_t cols = tensor_numel(out), rows = prod(a[0]->dims, 0, v->attrs.nints);
+        int64_t p[3] = {rows, cols, rows};
+        void *bufs[2] = {out->data, a[0]->data};
+        Call c = {fn, bufs, p};
+        /* at least 256 columns (and ~32K elements) per thread */
+        int64_t grain = rows * 256 >= EW_MIN_CHUNK ? 256 : EW_MIN_CHUNK / (rows ? rows : 1);
+        cpu_pool_for(pool, cols, grain, 4, call_task, &c);
+        return true;
+    }
+    case CPU_K_MATMUL:
+        return matmul(pool, ki, fn, a[0], a[1], out);
+    case CPU_K_SOFTMAX: {
+        int64_t ax = v->attrs.axis;
+        int64_t p[3] = {prod(out->dims, 0, (int)ax), out->dims[ax], prod(out->dims, (int)ax + 1, out->rank)};
+        void *bufs[2] = {out->data, a[0]->data};
+        Call c = {fn, bufs, p};
+        int64_t rows = p[0] * p[2];
+        cpu_pool_for(pool, rows, p[1] >= EW_MIN_CHUNK ? 1 : EW_MIN_CHUNK / (p[1] ? p[1] : 1), 4, call_task, &c);
+        return true;
+    }
+    case CPU_K_LAYERNORM: {
+        int64_t C = out->dims[out->rank - 1];
+        int64_t p[1] = {C}, rows = C ? tensor_numel(out) / C : 0;
+        void *bufs[4] = {out->data, a[0]->data, a[1]->data, a[2]->data};
+        Call c = {fn, bufs, p};
+        cpu_pool_for(pool, rows, C >= EW_MIN_CHUNK ? 1 : EW_MIN_CHUNK / (C ? C : 1), 4, call_task, &c);
+        return true;
+    }
+    case CPU_K_XENT: {
+        const Tensor *lg = a[0], *tg = a[1];
+        int64_t p[2] = {lg->dims[lg->rank - 1], tensor_numel(tg)};
+        void *bufs[3] = {out->data, lg->data, tg->data};
+        int64_t st = fn(bufs, p, 0, 1);
+        if (st) {
+            int64_t pos = st - 1;
+            snprintf(err, errlen,
+                     "cross_entropy target %d at position %lld is out of range: the logits "
+                     "have %lld classes (valid: 0..%lld)",
+                     ((const int32_t *)tg->data)[pos], (long long)pos, (long long)p[0],
+                     (long long)p[0] - 1);
+            return false;
+        }
+        return true;
+    }
+    case CPU_K_GATHER: {
+        const Tensor *tab = a[0], *ix = a[1];
+        int64_t p[3] = {tab->dims[0], prod(tab->dims, 1, tab->rank), tensor_numel(ix)};
+        void *bufs[3] = {out->data, tab->data, ix->data};
+        Call c = {fn, bufs, p};
+        int64_t st = cpu_pool_for(pool, p[2], p[1] >= EW_MIN_CHUNK ? 1 : EW_MIN_CHUNK / (p[1] ? p[1] : 1),
+                                  4, call_task, &c);
+        if (st) {
+            int64_t pos = st - 1;
+            snprintf(err, errlen,
+                     "gather index %d at position %lld of the indices is out of range: the "
+                     "table has %lld rows (valid: 0..%lld)",
+                     ((const int32_t *)ix->data)[pos], (long long)pos, (long long)p[0],
+                     (long long)p[0] - 1);
+            return false;
+        }
+        return true;
+    }
+    case CPU_K_SCATTER: {
+        const Tensor *ix = a[0], *upd = a[1];
+        int64_t p[3] = {out->dims[0], prod(out->dims, 1, out->rank), tensor_numel(ix)};
+        if (tensor_numel(upd) != p[2] * p[1]) {
+            snprintf(err, errlen, "scatter_add: %lld updates do not fill %lld indices of rows of %lld",
+                     (long long)tensor_numel(upd), (long long)p[2], (long long)p[1]);
+            return false;
+        }
+        void *bufs[3] = {out->data, ix->data, upd->data};
+        Call c = {fn, bufs, p};
+        int64_t work = p[2] + p[0];
+        int64_t grain = work >= EW_MIN_CHUNK ? 16 : EW_MIN_CHUNK / (work ? work : 1);
+        int64_t st = cpu_pool_for(pool, p[1], grain, 4, call_task, &c);
+        if (st) {
+            int64_t pos = st - 1;
+            snprintf(err, errlen,
+                     "scatter_add index %d at position %lld is out of range: the table has "
+                     "%lld rows (valid: 0..%lld)",
+                     ((const int32_t *)ix->data)[pos], (long long)pos, (long long)p[0],
+                     (long long)p[0] - 1);
+            return false;
+        }
+        return true;
+    }
+    }
+    snprintf(err, errlen, "cpu backend: unknown kernel kind");
+    return false;
+}

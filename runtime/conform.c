@@ -1,0 +1,496 @@
+/* conform.c — the conformance suite of `tfc conform --target NAME` (see conform.h).
+ *
+ * A case is one small IR function, written in the IR's text form, run on random inputs
+ * on the target and on `ref`. The table below is the suite: every op of ir/ops.def,
+ * on shapes chosen to hurt (1, primes, sizes that are not multiples of a 16-lane vector,
+ * large reductions, broadcast and symbolic dims), plus whole GPT-2 graphs.
+ *
+ * Decision a newcomer may question: cases are IR text rather than builder calls. A row
+ * of the table then reads like the IR reference (docs/ir.md), and a failing case can be
+ * pasted into `tfc run` as it is.
+ */
+#include "conform.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/ref/ref.h"
+#include "frontend/frontend.h"
+#include "ir/ir.h"
+#include "passes/autodiff.h"
+#include "passes/passes.h"
+#include "runtime/model_run.h"
+#include "runtime/targets.h"
+#include "runtime/train_step.h"
+
+/* Tolerance classes. u = 2^-24, the unit roundoff of f32.
+ *   EXACT  bitwise: data movement, comparisons, integer ops, relu/abs/neg, max, where,
+ *          casts. Nothing is computed, or the result is exact in f32.
+ *   ULP1   |d| <= 1 ulp of ref: one IEEE op (add, sub, mul, div, sqrt) is correctly
+ *          rounded; ref rounds its double result once, which can differ by 1 ulp.
+ *   MATH   |d| <= 8u·|ref| + 8u: libm's f32 functions are within ~2 ulp, and compositions
+ *          (gelu, sigmoid, rsqrt, pow) add a few roundings; the absolute floor covers
+ *          cancellation near zeros (gelu at large negative x, log near 1).
+ *   SUM    |d| <= K·u·Σ|terms| + 2u·|ref|: the worst-case bound of any order of f32
+ *          summation of K terms; Σ|terms| is ref's result on |inputs|.
+ *   NN     |d| <= 4·C·u·(|ref| + 1): softmax, layernorm, cross_entropy over C elements
+ *          (a sum of C terms in the normaliser, then a few roundings per element).
+ *   GRAPH  normwise per output: max|d| <= 2e-4·max|ref|. Whole models: a chain of
+ *          matmuls (C = 64: 64u ≈ 4e-6 each) and normalisations that amplify errors by
+ *          at most ~10x per layer over 2 layers; measured errors are ~1e-6.
+ *   ERROR  both backends must fail, with the same message. */
+typedef enum { EXACT, ULP1, MATH, SUM, NN, GRAPH, ERROR } Tol;
+
+typedef struct {
+    const char *name;
+    const char *params; /* "f32[7, 13]; f32[13]" */
+    const char *body;   /* IR lines ending with %r */
+    const char *rtype;
+    Tol tol;
+    double lo, hi; /* input range (i32 inputs: integers in [lo, hi)) */
+    int K;         /* SUM, NN: terms per output */
+    const char *bind; /* symbol sizes, "B=3,T=5" */
+    bool grid;     /* f32 inputs on a 0.5 grid (comparisons see ties) */
+} Case;
+
+#define U(op, shape, lo, hi, tol)                                                        \
+    {#op " f32[" shape "]", "f32[" shape "]", "%r = " #op " %a0 : f32[" shape "]",        \
+     "f32[" shape "]", tol, lo, hi, 0, NULL, false}
+#define B(op, s0, s1, sr, lo, hi, tol)                                                   \
+    {#op " f32[" s0 "], f32[" s1 "]", "f32[" s0 "]; f32[" s1 "]",                        \
+     "%r = " #op " %a0, %a1 : f32[" sr "]", "f32[" sr "]", tol, lo, hi, 0, NULL, false}
+#define BI(op, s0, s1, sr, lo, hi)                                                       \
+    {#op " i32[" s0 "], i32[" s1 "]", "i32[" s0 "]; i32[" s1 "]",                        \
+     "%r = " #op " %a0, %a1 : i32[" sr "]", "i32[" sr "]", EXACT, lo, hi, 0, NULL, false}
+#define CMP(op, s0, s1, sr)                                                              \
+    {#op " f32[" s0 "], f32[" s1 "] (ties)", "f32[" s0 "]; f32[" s1 "]",                 \
+     "%r = " #op " %a0, %a1 : f32[" sr "]", "f32[" sr "]", EXACT, -2, 2, 0, NULL, true}
+#define RED(op, shape, attrs, rshape, k, tol)                                            \
+    {#op " f32[" shape "] " attrs, "f32[" shape "]",                                     \
+     "%r = " #op " %a0 " attrs " : f32[" rshape "]", "f32[" rshape "]", tol, -1, 1, k,   \
+     NULL, false}
+#define MM(s0, s1, sr, k)                                                                \
+    {"matmul f32[" s0 "] @ f32[" s1 "]", "f32[" s0 "]; f32[" s1 "]",                     \
+     "%r = matmul %a0, %a1 : f32[" sr "]", "f32[" sr "]", SUM, -1, 1, k, NULL, false}
+
+static const Case cases[] = {
+    /* leaves */
+    {"constant f32[3, 17]", "", "%r = constant {value = 2.5} : f32[3, 17]", "f32[3, 17]", EXACT, 0, 0, 0, NULL, false},
+    {"constant i32[5]", "", "%r = constant {value = -7} : i32[5]", "i32[5]", EXACT, 0, 0, 0, NULL, false},
+    {"arange i32[37]", "", "%r = arange : i32[37]", "i32[37]", EXACT, 0, 0, 0, NULL, false},
+    {"arange f32[T] (T=13)", "f32[T]", "%r = arange : f32[T]", "f32[T]", EXACT, -1, 1, 0, "T=13", false},
+
+    /* unary, f32 */
+    U(neg, "1", -4, 4, EXACT), U(neg, "3, 5, 17", -4, 4, EXACT),
+    U(exp, "1", -10, 10, MATH), U(exp, "7, 13", -10, 10, MATH), U(exp, "100003", -10, 10, MATH),
+    U(log, "11", 0.01, 100, MATH), U(log, "3, 5, 17", 0.01, 100, MATH),
+    U(sqrt, "7, 13", 0, 100, ULP1), U(sqrt, "100003", 0, 100, ULP1),
+    U(rsqrt, "7, 13", 0.01, 100, MATH),
+    U(tanh, "5", -6, 6, MATH), U(tanh, "3, 5, 17", -6, 6, MATH),
+    U(sigmoid, "7, 13", -12, 12, MATH), U(sigmoid, "100003", -12, 12, MATH),
+    U(relu, "7, 13", -4, 4, EXACT), U(relu, "1", -4, 4, EXACT),
+    U(gelu, "3, 5, 17", -6, 6, MATH), U(gelu, "100003", -6, 6, MATH),
+    U(abs, "7, 13", -4, 4, EXACT),
+    /* unary, i32 */
+    {"neg i32[13]", "i32[13]", "%r = neg %a0 : i32[13]", "i32[13]", EXACT, -100, 100, 0, NULL, false},
+    {"abs i32[3, 5]", "i32[3, 5]", "%r = abs %a0 : i32[3, 5]", "i32[3, 5]", EXACT, -100, 100, 0, NULL, false},
+    {"relu i32[17]", "i32[17]", "%r = relu %a0 : i32[17]", "i32[17]", EXACT, -100, 100, 0, NULL, false},
+    /* casts */
+    {"cast f32[7, 13] -> i32", "f32[7, 13]", "%r = cast %a0 : i32[7, 13]", "i32[7, 13]", EXACT, -100, 100, 0, NULL, false},
+    {"cast i32[3, 17] -> f32", "i32[3, 17]", "%r = cast %a0 : f32[3, 17]", "f32[3, 17]", EXACT, -1000, 1000, 0, NULL, false},
+
+    /* binary with broadcasting, f32 */
+    B(add, "7, 13", "13", "7, 13", -4, 4, ULP1), B(add, "5, 1, 11", "3, 11", "5, 3, 11", -4, 4, ULP1),
+    B(add, "1", "3, 5", "3, 5", -4, 4, ULP1), B(add, "100003", "100003", "100003", -4, 4, ULP1),
+    B(sub, "7, 13", "7, 1", "7, 13", -4, 4, ULP1), B(sub, "", "3, 17", "3, 17", -4, 4, ULP1),
+    B(mul, "11, 13", "11, 13", "11, 13", -4, 4, ULP1), B(mul, "3, 5, 17", "5, 1", "3, 5, 17", -4, 4, ULP1),
+    B(div, "7, 13", "13", "7, 13", 0.5, 4, ULP1), B(div, "1", "5, 3", "5, 3", 0.5, 4, ULP1),
+    B(pow, "7, 13", "7, 13", "7, 13", 0.1, 3, MATH), B(pow, "5, 3", "1", "5, 3", 0.1, 3, MATH),
+    B(maximum, "7, 13", "13", "7, 13", -4, 4, EXACT), B(minimum, "3, 5, 17", "17", "3, 5, 17", -4, 4, EXACT),
+    CMP(eq, "7, 13", "13", "7, 13"), CMP(lt, "5, 1, 11", "3, 11", "5, 3, 11"), CMP(le, "17", "17", "17"),
+    /* binary, i32 */
+    BI(add, "7, 13", "13", "7, 13", -1000, 1000), BI(sub, "5, 3", "1", "5, 3", -1000, 1000),
+    BI(mul, "11, 13", "11, 13", "11, 13", -1000, 1000), BI(div, "7, 13", "13", "7, 13", 1, 50),
+    BI(pow, "5, 7", "5, 7", "5, 7", 0, 6), BI(maximum, "3, 17", "17", "3, 17", -9, 9),
+    BI(minimum, "3, 17", "3, 1", "3, 17", -9, 9), BI(eq, "7, 13", "13", "7, 13", -3, 3),
+    BI(lt, "7, 13", "13", "7, 13", -3, 3), BI(le, "7, 13", "13", "7, 13", -3, 3),
+    {"div i32 by zero (error)", "i32[7]; i32[7]", "%r = div %a0, %a1 : i32[7]", "i32[7]", ERROR, 0, 1, 0, NULL, false},
+    /* where */
+    {"where f32[7, 13] cond[13]", "f32[13]; f32[7, 13]; f32[7, 1]",
+     "%r = where %a0, %a1, %a2 : f32[7, 13]", "f32[7, 13]", EXACT, 0, 1, 0, NULL, true},
+    {"where i32 cond", "i32[3, 5]; f32[3, 5]; f32[]", "%r = where %a0, %a1, %a2 : f32[3, 5]",
+     "f32[3, 5]", EXACT, 0, 2, 0, NULL, false},
+
+    /* symbolic dims: the same kernels for any size */
+    {"add f32[B, 13] + f32[13] (B=5)", "f32[B, 13]; f32[13]", "%r = add %a0, %a1 : f32[B, 13]",
+     "f32[B, 13]", ULP1, -4, 4, 0, "B=5", false},
+    {"matmul f32[B, T, 17] @ f32[17, 5] (B=3, T=7)", "f32[B, T, 17]; f32[17, 5]",
+     "%r = matmul %a0, %a1 : f32[B, T, 5]", "f32[B, T, 5]", SUM, -1, 1, 17, "B=3,T=7", false},
+
+    /* matmul */
+    MM("1, 1", "1, 1", "1, 1", 1), MM("3, 5", "5, 7", "3, 7", 5), MM("13, 17", "17, 11", "13, 11", 17),
+    MM("2, 3, 5, 7", "7, 9", "2, 3, 5, 9", 7), MM("2, 1, 4, 5", "3, 5, 6", "2, 3, 4, 6", 5),
+    MM("5, 1000", "1000, 3", "5, 3", 1000), MM("64, 96", "96, 80", "64, 80", 96),
+    MM("37, 129", "129, 47", "37, 47", 129), MM("17, 300", "300, 257", "17, 257", 300),
+
+    /* matmul reading a transposed operand in place (x @ w^T, x^T @ dy) */
+    {"matmul f32[37, 129] @ transpose(f32[47, 129])", "f32[37, 129]; f32[47, 129]",
+     "%t = transpose %a1 {perm = [1, 0]} : f32[129, 47]\n    %r = matmul %a0, %t : f32[37, 47]",
+     "f32[37, 47]", SUM, -1, 1, 129, NULL, false},
+    {"matmul transpose(f32[2, 129, 37]) @ f32[2, 129, 50]", "f32[2, 129, 37]; f32[2, 129, 50]",
+     "%t = transpose %a0 {perm = [0, 2, 1]} : f32[2, 37, 129]\n    %r = matmul %t, %a1 : f32[2, 37, 50]",
+     "f32[2, 37, 50]", SUM, -1, 1, 129, NULL, false},
+    {"matmul x @ x^T (one transpose, two operands)", "f32[13, 17]",
+     "%t = transpose %a0 {perm = [1, 0]} : f32[17, 13]\n    %r = matmul %a0, %t : f32[13, 13]",
+     "f32[13, 13]", SUM, -1, 1, 17, NULL, false},
+    {"transpose used by matmul and add (not fused)", "f32[5, 7]; f32[7, 5]",
+     "%t = transpose %a0 {perm = [1, 0]} : f32[7, 5]\n    %m = matmul %a0, %t : f32[5, 5]\n"
+     "    %s = sum %t {axes = [0]} : f32[5]\n    %r = add %m, %s : f32[5, 5]",
+     "f32[5, 5]", MATH, -1, 1, 7, NULL, false},
+
+    /* reductions */
+    RED(sum, "3, 5, 17", "{axes = [2]}", "3, 5", 17, SUM),
+    RED(sum, "3, 5, 17", "{axes = [0, 2]}", "5", 51, SUM),
+    RED(sum, "3, 5, 17", "{axes = [1], keepdim = true}", "3, 1, 17", 5, SUM),
+    RED(sum, "3, 5, 17", "{axes = [0, 1, 2]}", "", 255, SUM),
+    RED(sum, "100003", "{axes = [0]}", "", 100003, SUM),
+    RED(sum, "7, 4099", "{axes = [1]}", "7", 4099, SUM),
+    RED(sum, "4099, 7", "{axes = [0]}", "7", 4099, SUM),
+    RED(mean, "3, 5, 17", "{axes = [2]}", "3, 5", 17, SUM),
+    RED(mean, "11, 13", "{axes = [0], keepdim = true}", "1, 13", 11, SUM),
+    RED(max, "3, 5, 17", "{axes = [2]}", "3, 5", 0, EXACT),
+    RED(max, "3, 5, 17", "{axes = [0, 1]}", "17", 0, EXACT),
+    {"sum i32[7, 13] axes [1]", "i32[7, 13]", "%r = sum %a0 {axes = [1]} : i32[7]", "i32[7]", EXACT, -100, 100, 0, NULL, false},
+    {"max i32[7, 13] axes [0]", "i32[7, 13]", "%r = max %a0 {axes = [0]} : i32[13]", "i32[13]", EXACT, -100, 100, 0, NULL, false},
+
+    /* data movement (bitwise) */
+    {"reshape f32[3, 5, 7] -> [15, 7]", "f32[3, 5, 7]", "%r = reshape %a0 : f32[15, 7]", "f32[15, 7]", EXACT, -4, 4, 0, NULL, false},
+    {"transpose f32[3, 5, 7] perm [2, 0, 1]", "f32[3, 5, 7]", "%r = transpose %a0 {perm = [2, 0, 1]} : f32[7, 3, 5]", "f32[7, 3, 5]", EXACT, -4, 4, 0, NULL, false},
+    {"transpose i32[13, 17] perm [1, 0]", "i32[13, 17]", "%r = transpose %a0 {perm = [1, 0]} : i32[17, 13]", "i32[17, 13]", EXACT, -9, 9, 0, NULL, false},
+    {"broadcast f32[5, 1] -> [3, 5, 7]", "f32[5, 1]", "%r = broadcast %a0 : f32[3, 5, 7]", "f32[3, 5, 7]", EXACT, -4, 4, 0, NULL, false},
+    {"slice f32[3, 5, 7] axis 1 [1, 4)", "f32[3, 5, 7]", "%r = slice %a0 {axis = 1, start = 1, end = 4} : f32[3, 3, 7]", "f32[3, 3, 7]", EXACT, -4, 4, 0, NULL, false},
+    {"concat f32[3, 2, 7], f32[3, 5, 7] axis 1", "f32[3, 2, 7]; f32[3, 5, 7]", "%r = concat %a0, %a1 {axis = 1} : f32[3, 7, 7]", "f32[3, 7, 7]", EXACT, -4, 4, 0, NULL, false},
+    {"concat i32[1], i32[5], i32[3]", "i32[1]; i32[5]; i32[3]", "%r = concat %a0, %a1, %a2 {axis = 0} : i32[9]", "i32[9]", EXACT, -9, 9, 0, NULL, false},
+    {"split f32[2, 3, 9] axis 2 part 1 of 3", "f32[2, 3, 9]", "%r = split %a0 {axis = 2, parts = 3, index = 1} : f32[2, 3, 3]", "f32[2, 3, 3]", EXACT, -4, 4, 0, NULL, false},
+    {"gather f32[11, 13] by i32[3, 5]", "f32[11, 13]; i32[3, 5]", "%r = gather %a0, %a1 : f32[3, 5, 13]", "f32[3, 5, 13]", EXACT, 0, 11, 0, NULL, false},
+    {"gather f32[11] by i32[7]", "f32[11]; i32[7]", "%r = gather %a0, %a1 : f32[7]", "f32[7]", EXACT, 0, 11, 0, NULL, false},
+    {"gather index out of range (error)", "f32[5, 3]; i32[40]", "%r = gather %a0, %a1 : f32[40, 3]", "f32[40, 3]", ERROR, 0, 40, 0, NULL, false},
+    {"scatter_add i32[17] into f32[5, 13]", "i32[17]; f32[17, 13]", "%r = scatter_add %a0, %a1 : f32[5, 13]", "f32[5, 13]", SUM, 0, 5, 17, NULL, false},
+    {"scatter_add index out of range (error)", "i32[40]; f32[40, 3]", "%r = scatter_add %a0, %a1 : f32[5, 3]", "f32[5, 3]", ERROR, 0, 40, 0, NULL, false},
+
+    /* composite */
+    {"softmax f32[7, 13] axis 1", "f32[7, 13]", "%r = softmax %a0 {axis = 1} : f32[7, 13]", "f32[7, 13]", NN, -8, 8, 13, NULL, false},
+    {"softmax f32[5, 3, 17] axis 0", "f32[5, 3, 17]", "%r = softmax %a0 {axis = 0} : f32[5, 3, 17]", "f32[5, 3, 17]", NN, -8, 8, 5, NULL, false},
+    {"softmax f32[3, 5000] axis 1", "f32[3, 5000]", "%r = softmax %a0 {axis = 1} : f32[3, 5000]", "f32[3, 5000]", NN, -8, 8, 5000, NULL, false},
+    {"log_softmax f32[7, 13] axis 1", "f32[7, 13]", "%r = log_softmax %a0 {axis = 1} : f32[7, 13]", "f32[7, 13]", NN, -8, 8, 13, NULL, false},
+    {"log_softmax f32[3, 5, 7] axis 1", "f32[3, 5, 7]", "%r = log_softmax %a0 {axis = 1} : f32[3, 5, 7]", "f32[3, 5, 7]", NN, -8, 8, 5, NULL, false},
+    {"layernorm f32[7, 64]", "f32[7, 64]; f32[64]; f32[64]", "%r = layernorm %a0, %a1, %a2 {eps = 1e-05} : f32[7, 64]", "f32[7, 64]", NN, -2, 2, 64, NULL, false},
+    {"layernorm f32[3, 5, 13]", "f32[3, 5, 13]; f32[13]; f32[13]", "%r = layernorm %a0, %a1, %a2 {eps = 0.001} : f32[3, 5, 13]", "f32[3, 5, 13]", NN, -2, 2, 13, NULL, false},
+    {"cross_entropy f32[7, 11]", "f32[7, 11]; i32[7]", "%r = cross_entropy %a0, %a1 : f32[]", "f32[]", NN, 0, 11, 11, NULL, false},
+    {"cross_entropy f32[2, 3, 50257]", "f32[2, 3, 50257]; i32[2, 3]", "%r = cross_entropy %a0, %a1 : f32[]", "f32[]", NN, 0, 50257, 50257, NULL, false},
+    {"cross_entropy target out of range (error)", "f32[7, 5]; i32[7]", "%r = cross_entropy %a0, %a1 : f32[]", "f32[]", ERROR, 0, 40, 0, NULL, false},
+};
+
+enum { NCASES = sizeof cases / sizeof cases[0] };
+
+/* ---- random inputs ---- */
+
+static uint64_t next_rand(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static double uniform(uint64_t *s) { return (double)(next_rand(s) >> 11) * (1.0 / 9007199254740992.0); }
+
+static int64_t sym_size(const char *bind, const char *sym) {
+    size_t n = strlen(sym);
+    for (const char *p = bind; p && *p;) {
+        if (strncmp(p, sym, n) == 0 && p[n] == '=') return strtoll(p + n + 1, NULL, 10);
+        p = strchr(p, ',');
+        if (p) p++;
+    }
+    return 1;
+}
+
+/* f32 inputs in [lo, hi) (on a 0.5 grid when asked, or 0/1 for a where condition);
+ * i32 inputs integers in [lo, hi). For an i32 condition or ERROR case the same. */
+static Tensor *random_input(const IrType *t, const Case *c, int argi, uint64_t *s) {
+    int64_t dims[IR_MAX_RANK];
+    for (int i = 0; i < t->rank; i++)
+        dims[i] = t->dims[i].sym ? sym_size(c->bind, t->dims[i].sym) : t->dims[i].size;
+    char err[128];
+    Tensor *x = tensor_create(t->dtype, t->rank, dims, err, sizeof err);
+    if (!x) return NULL;
+    int64_t n = tensor_numel(x);
+    bool where_cond = strncmp(c->name, "where", 5) == 0 && argi == 0;
+    for (int64_t i = 0; i < n; i++) {
+        double u = uniform(s);
+        if (t->dtype == DT_I32) {
+            double lo = c->lo, hi = c->hi;
+            if (c->tol == ERROR && strstr(c->body, "div")) lo = argi == 0 ? 1 : 0, hi = argi == 0 ? 9 : 2;
+            ((int32_t *)x->data)[i] = (int32_t)floor(lo + u * (hi - lo));
+        } else {
+            double v = where_cond ? (u < 0.5 ? 0.0 : 1.0) : c->lo + u * (c->hi - c->lo);
+            if (c->grid) v = floor(v * 2) / 2;
+            ((float *)x->data)[i] = (float)v;
+        }
+    }
+    return x;
+}
+
+/* ---- comparing ---- */
+
+static bool compare(const Case *c, Tol tol, int K, const Tensor *got, const Tensor *want,
+                    const Tensor *mag, char *why, size_t n) {
+    char s1[96], s2[96];
+    if (got->dtype != want->dtype || got->rank != want->rank ||
+        memcmp(got->dims, want->dims, sizeof got->dims[0] * (size_t)got->rank) != 0) {
+        snprintf(why, n, "got %s, want %s", tensor_shape_str(got, s1, sizeof s1),
+                 tensor_shape_str(want, s2, sizeof s2));
+        return false;
+    }
+    int64_t cnt = tensor_numel(got);
+    const double u = ldexp(1.0, -24);
+    double norm = 0;
+    if (tol == GRAPH)
+        for (int64_t i = 0; i < cnt; i++) norm = fmax(norm, fabs(ref_load(want, i)));
+    for (int64_t i = 0; i < cnt; i++) {
+        double g = ref_load(got, i), w = ref_load(want, i), lim = 0;
+        if (isnan(w) || isnan(g)) {
+            if (isnan(w) && isnan(g)) continue;
+            snprintf(why, n, "element %lld: got %.9g, want %.9g", (long long)i, g, w);
+            return false;
+        }
+        switch (tol) {
+        case EXACT: case ERROR: lim = 0; break;
+        case ULP1: lim = w == 0 ? 0 : ldexp(1.0, ilogb(w) - 23); break;
+        case MATH: lim = 8 * u * fabs(w) + 8 * u; break;
+        case SUM: lim = K * u * ref_load(mag, i) + 2 * u * fabs(w); break;
+        case NN: lim = 4.0 * K * u * (fabs(w) + 1); break;
+        case GRAPH: lim = 2e-4 * norm; break;
+        }
+        if (got->dtype == DT_I32) lim = 0;
+        if (g == w) continue;
+        if (isinf(g) || isinf(w) || fabs(g - w) > lim) {
+            snprintf(why, n, "element %lld: got %.9g, want %.9g (|d| = %.3g > %.3g)", (long long)i,
+                     g, w, fabs(g - w), lim);
+            return false;
+        }
+    }
+    (void)c;
+    return true;
+}
+
+/* Run f on a fresh compile of backend b; false with the message in err. */
+static bool run_on(Backend *b, IrFunc *f, Tensor *const *w, Tensor *const *in, Tensor **out,
+                   char *err, size_t errlen) {
+    BkExec *e = b->compile(b, f, err, errlen);
+    if (!e) return false;
+    bool ok = b->run(e, w, in, out, err, errlen);
+    b->exec_destroy(e);
+    return ok;
+}
+
+static int run_case(const Case *c, Backend *tb, Backend *rb, uint64_t seed, FILE *out) {
+    char src[4096], err[1024];
+    int k = snprintf(src, sizeof src, "module @conform {\n  func @f(");
+    const char *p = c->params;
+    int nin = 0;
+    while (*p) {
+        const char *e = strchr(p, ';');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        k += snprintf(src + k, sizeof src - (size_t)k, "%s%%a%d: %.*s", nin ? ", " : "", nin,
+                      (int)len, p);
+        nin++;
+        p = e ? e + 2 : p + len;
+    }
+    snprintf(src + k, sizeof src - (size_t)k, ") -> (%s) {\n    %s\n    return %%r\n  }\n}\n",
+             c->rtype, c->body);
+    Diag d;
+    diag_init(&d, "conform", src, strlen(src), stderr);
+    IrModule *m = ir_parse(src, strlen(src), &d);
+    if (!m) {
+        fprintf(out, "FAIL %s: the case does not parse (a bug in the suite)\n", c->name);
+        return 1;
+    }
+    IrFunc *f = m->funcs;
+    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
+    Tensor *in[8] = {0}, *absin[8] = {0}, *got[1] = {0}, *want[1] = {0}, *mag[1] = {0};
+    for (int i = 0; i < f->nparams; i++) {
+        in[i] = random_input(&f->params[i]->type, c, i, &s);
+        if (c->tol == SUM) {
+            absin[i] = random_input(&f->params[i]->type, c, i, &(uint64_t){1});
+            memcpy(absin[i]->data, in[i]->data, tensor_bytes(in[i]));
+            for (int64_t j = 0; j < tensor_numel(absin[i]); j++)
+                if (absin[i]->dtype == DT_F32)
+                    ((float *)absin[i]->data)[j] = fabsf(((float *)absin[i]->data)[j]);
+        }
+    }
+    char rerr[1024];
+    bool rok = run_on(rb, f, NULL, in, want, rerr, sizeof rerr);
+    bool tok = run_on(tb, f, NULL, in, got, err, sizeof err);
+    int failed = 0;
+    char why[2400] = "";
+    if (c->tol == ERROR) {
+        if (rok || tok)
+            snprintf(why, sizeof why, "expected an error; ref %s, target %s", rok ? "ran" : "failed",
+                     tok ? "ran" : "failed");
+        else if (strcmp(err, rerr) != 0)
+            snprintf(why, sizeof why, "messages differ: target '%s', ref '%s'", err, rerr);
+        failed = why[0] != 0;
+    } else if (!rok) {
+        snprintf(why, sizeof why, "ref failed: %s", rerr);
+        failed = 1;
+    } else if (!tok) {
+        snprintf(why, sizeof why, "%s", err);
+        failed = 1;
+    } else {
+        if (c->tol == SUM && !run_on(rb, f, NULL, absin, mag, rerr, sizeof rerr)) {
+            snprintf(why, sizeof why, "ref failed on |inputs|: %s", rerr);
+            failed = 1;
+        }
+        if (!failed) failed = !compare(c, c->tol, c->K, got[0], want[0], mag[0], why, sizeof why);
+    }
+    fprintf(out, "%s %s%s%s\n", failed ? "FAIL" : "ok  ", c->name, failed ? ": " : "", why);
+    for (int i = 0; i < 8; i++) tensor_destroy(in[i]), tensor_destroy(absin[i]);
+    tensor_destroy(got[0]);
+    tensor_destroy(want[0]);
+    tensor_destroy(mag[0]);
+    ir_module_destroy(m);
+    return failed;
+}
+
+/* ---- whole graphs ---- */
+
+typedef enum { G_FORWARD, G_BACKWARD, G_TRAIN } GraphKind;
+
+static int run_graph(GraphKind kind, const RtConformOptions *o, Backend *tb, Backend *rb,
+                     FILE *out) {
+    static const char *names[] = {"gpt2 tiny forward (2 layers, C=64, B=2, T=7)",
+                                  "gpt2 tiny backward (loss and every weight gradient)",
+                                  "gpt2 tiny training step (AdamW, clip 1.0)"};
+    const char *name = names[kind];
+    char path[4096], err[1024], rerr[1024];
+    snprintf(path, sizeof path, "%s/gpt2.tfm", o->models_dir ? o->models_dir : "models");
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        fprintf(out, "FAIL %s: cannot open %s (run from the source tree or pass --models)\n", name, path);
+        return 1;
+    }
+    char *src = xmalloc(1 << 20);
+    size_t len = fread(src, 1, (1 << 20) - 1, fp);
+    fclose(fp);
+    src[len] = 0;
+    FeDefine defs[] = {{"n_layer", "2"}, {"n_embd", "64"}, {"n_head", "4"}, {"vocab", "256"}};
+    Diag d;
+    diag_init(&d, path, src, len, stderr);
+    IrModule *m = fe_compile_model(path, src, len, defs, 4, "gpt2", &d);
+    free(src);
+    if (!m) {
+        fprintf(out, "FAIL %s: the model does not compile\n", name);
+        return 1;
+    }
+    IrFunc *f = ir_module_find_func(m, "forward");
+    bool ok = f != NULL;
+    snprintf(err, sizeof err, "no @forward");
+    int64_t bt[2] = {2, 7};
+    Tensor *in[4] = {0};
+    uint64_t s = 7;
+    in[0] = tensor_create(DT_I32, 2, bt, err, sizeof err);
+    for (int i = 0; i < 14; i++) ((int32_t *)in[0]->data)[i] = (int32_t)(next_rand(&s) % 256);
+    int nin = 1;
+    if (ok && kind != G_FORWARD) {
+        /* loss = cross_entropy(logits, targets), then its gradient */
+        IrType tt = f->params[0]->type;
+        IrValue *tg = ir_func_add_param(f, "targets", &tt);
+        IrValue *args[2] = {f->results[0], tg};
+        IrValue *loss = ir_build(f, OP_CROSS_ENTROPY, args, 2, &(IrAttrs){0}, NULL, NULL, err, sizeof err);
+        ok = loss != NULL;
+        if (ok) ir_func_set_results(f, &loss, 1);
+        in[1] = tensor_create(DT_I32, 2, bt, err, sizeof err);
+        for (int i = 0; i < 14; i++) ((int32_t *)in[1]->data)[i] = (int32_t)(next_rand(&s) % 256);
+        nin = 2;
+        if (ok && kind == G_BACKWARD) ok = (f = ad_build_grad_func(f, 0, err, sizeof err)) != NULL;
+        if (ok && kind == G_TRAIN) {
+            /* eps = 1e-3, not torch's 1e-8: AdamW's first step is g/(|g| + eps), i.e. the
+             * sign of g, for |g| >> eps; a gradient that is rounding noise (~1e-12, an
+             * exact zero in real arithmetic) would flip sign between backends and move
+             * its weight by 2·lr. With eps = 1e-3 the update is Lipschitz in g (1/eps),
+             * so the normwise GRAPH bound applies to the new weights too. */
+            OptConfig oc = {.kind = OPT_ADAMW, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-3,
+                            .weight_decay = 0.1, .clip = 1.0};
+            ok = (f = rt_build_train_step(f, &oc, err, sizeof err)) != NULL;
+            int64_t none[1];
+            for (int i = nin; ok && i < f->nparams; i++) {
+                in[i] = tensor_create(DT_F32, 0, none, err, sizeof err);
+                ((float *)in[i]->data)[0] = i == nin ? 1e-3f : 1.0f; /* lr, step */
+            }
+            nin = f->nparams;
+        }
+    }
+    if (ok) ok = pass_run_pipeline(m, &(PassOptions){0}, err, sizeof err);
+    Tensor **w = NULL;
+    int nw = 0;
+    if (ok) ok = rt_weights_load(m, NULL, 1, NULL, &w, &nw, err, sizeof err);
+    int failed = 0;
+    char why[2400] = "";
+    if (!ok) {
+        snprintf(why, sizeof why, "building the graph: %s", err);
+        failed = 1;
+    } else {
+        Tensor **got = xcalloc((size_t)f->nresults, sizeof *got);
+        Tensor **want = xcalloc((size_t)f->nresults, sizeof *want);
+        if (!run_on(rb, f, w, in, want, rerr, sizeof rerr)) {
+            snprintf(why, sizeof why, "ref failed: %s", rerr);
+            failed = 1;
+        } else if (!run_on(tb, f, w, in, got, err, sizeof err)) {
+            snprintf(why, sizeof why, "%s", err);
+            failed = 1;
+        } else {
+            for (int i = 0; i < f->nresults && !failed; i++) {
+                char w2[1100];
+                if (!compare(NULL, GRAPH, 0, got[i], want[i], NULL, w2, sizeof w2)) {
+                    snprintf(why, sizeof why, "result %d: %s", i, w2);
+                    failed = 1;
+                }
+            }
+        }
+        for (int i = 0; i < f->nresults; i++) tensor_destroy(got[i]), tensor_destroy(want[i]);
+        free(got);
+        free(want);
+    }
+    (void)nin;
+    fprintf(out, "%s %s%s%s\n", failed ? "FAIL" : "ok  ", name, failed ? ": " : "", why);
+    rt_tensors_free(w, nw);
+    for (int i = 0; i < 4; i++) tensor_destroy(in[i]);
+    ir_module_destroy(m);
+    return failed;
+}
+
+int rt_conform(const RtConformOptions *o, FILE *out) {
+    char err[512];
+    Backend *tb = rt_backend_create(o->target, &o->backend, err, sizeof err);
+    if (!tb) {
+        fprintf(out, "tfc conform: %s\n", err);
+        return -1;
+    }
+    Backend *rb = rt_backend_create("ref", &(BkOptions){0}, err, sizeof err);
+    int passed = 0, failed = 0;
+    for (int i = 0; i < NCASES; i++) {
+        if (o->filter && !strstr(cases[i].name, o->filter)) continue;
+        int r = run_case(&cases[i], tb, rb, (o->seed ? o->seed : 1) + (unsigned)i, out);
+        failed += r, passed += !r;
+    }
+    for (int g = G_FORWARD; g <= G_TRAIN; g++) {
+        if (o->filter && !strstr("gpt2 tiny forward backward training step", o->filter)) continue;
+        int r = run_graph((GraphKind)g, o, tb, rb, out);
+        failed += r, passed += !r;
+    }
+    fprintf(out, "%d passed, %d failed\n", passed, failed);
+    tb->destroy(tb);
+    rb->destroy(rb);
+    return failed;
+}
