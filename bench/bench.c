@@ -75,6 +75,7 @@ int main(int argc, char **argv) {
     Tensor *in[2] = {0};
     double flops = 0;
     bool train = false;
+    int vocab = 256; /* token ids drawn below min(256, the model's vocab) */
     if (strcmp(argv[1], "matmul") == 0) {
         if (npos != 3) return fprintf(stderr, "matmul M K N\n"), 1;
         char src[1024];
@@ -116,8 +117,9 @@ int main(int argc, char **argv) {
         if (m && !pass_run_pipeline(m, &(PassOptions){0}, err, sizeof err))
             return fprintf(stderr, "%s\n", err), 1;
         int64_t id[2] = {pos[0], pos[1]};
-        in[0] = rnd(DT_I32, 2, id, 256);
-        if (train) flops *= 3; /* backward: two matmuls per forward matmul */
+        for (int i = 0; i < ndefs; i++)
+            if (strcmp(defs[i].name, "vocab") == 0 && atoi(defs[i].value) < vocab) vocab = atoi(defs[i].value);
+        in[0] = rnd(DT_I32, 2, id, vocab);
         if (!reps) reps = 5;
         /* matmul FLOPs of the forward, from the IR (2*M*K*N per matmul) */
         IrFunc *f = m ? ir_module_find_func(m, "forward") : NULL;
@@ -131,6 +133,7 @@ int main(int argc, char **argv) {
             n *= a->dims[a->rank - 1].sym ? (double)pos[1] : (double)a->dims[a->rank - 1].size;
             flops += n;
         }
+        if (train) flops *= 3; /* backward: two matmuls per forward matmul */
     } else {
         return fprintf(stderr, "unknown benchmark '%s'\n", argv[1]), 1;
     }
@@ -150,7 +153,7 @@ int main(int argc, char **argv) {
         if (!(f = rt_build_train_step(f, &oc, err, sizeof err))) return fprintf(stderr, "%s\n", err), 1;
         if (!pass_run_pipeline(m, &(PassOptions){0}, err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;
         int64_t none[1];
-        extra[0] = rnd(DT_I32, 2, in[0]->dims, 256);
+        extra[0] = rnd(DT_I32, 2, in[0]->dims, vocab);
         extra[1] = tensor_create(DT_F32, 0, none, err, sizeof err);
         extra[2] = tensor_create(DT_F32, 0, none, err, sizeof err);
         ((float *)extra[1]->data)[0] = 1e-4f;

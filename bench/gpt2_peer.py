@@ -19,7 +19,7 @@ L, C, H, V = (int(x) for x in sys.argv[4:8]) if len(sys.argv) > 7 else (12, 768,
 torch.set_num_threads(2)
 torch.manual_seed(0)
 n = lambda *s: torch.randn(*s) * 0.02
-p = {"wte": n(V, C), "wpe": n(1024, C), "lnf_w": torch.ones(C), "lnf_b": torch.zeros(C)}
+p = {"wte": n(V, C), "wpe": n(max(T, 3), C), "lnf_w": torch.ones(C), "lnf_b": torch.zeros(C)}
 layers = [dict(ln1_w=torch.ones(C), ln1_b=torch.zeros(C), attn_w=n(C, 3 * C), attn_b=torch.zeros(3 * C),
                proj_w=n(C, C), proj_b=torch.zeros(C), ln2_w=torch.ones(C), ln2_b=torch.zeros(C),
                fc_w=n(C, 4 * C), fc_b=torch.zeros(4 * C), fc2_w=n(4 * C, C), fc2_b=torch.zeros(C))

@@ -149,6 +149,21 @@ static const Case cases[] = {
      "    %s = sum %t {axes = [0]} : f32[5]\n    %r = add %m, %s : f32[5, 5]",
      "f32[5, 5]", MATH, -1, 1, 7, NULL, false},
 
+    /* tall and skinny: cut into row blocks */
+    MM("2, 1100, 13", "13, 7", "2, 1100, 7", 13),
+    {"matmul transpose(f32[13, 1100]) @ f32[13, 9]", "f32[13, 1100]; f32[13, 9]",
+     "%t = transpose %a0 {perm = [1, 0]} : f32[1100, 13]\n    %r = matmul %t, %a1 : f32[1100, 9]",
+     "f32[1100, 9]", SUM, -1, 1, 13, NULL, false},
+
+    /* the weight gradient of x[B, T, C] @ w[C, N]: sum over the batch of x^T @ dy (the
+     * cpu backend runs it as one [C, B*T] @ [B*T, N] matmul) */
+    {"sum over batch of transpose(x) @ dy, x f32[3, 5, 7]", "f32[3, 5, 7]; f32[3, 5, 11]",
+     "%t = transpose %a0 {perm = [0, 2, 1]} : f32[3, 7, 5]\n    %m = matmul %t, %a1 : f32[3, 7, 11]\n"
+     "    %r = sum %m {axes = [0]} : f32[7, 11]", "f32[7, 11]", SUM, -1, 1, 15, NULL, false},
+    {"sum over 2 batch axes of transpose(x) @ dy (B=2)", "f32[B, 3, 13, 7]; f32[B, 3, 13, 5]",
+     "%t = transpose %a0 {perm = [0, 1, 3, 2]} : f32[B, 3, 7, 13]\n    %m = matmul %t, %a1 : f32[B, 3, 7, 5]\n"
+     "    %r = sum %m {axes = [0, 1]} : f32[7, 5]", "f32[7, 5]", SUM, -1, 1, 78, "B=2", false},
+
     /* reductions */
     RED(sum, "3, 5, 17", "{axes = [2]}", "3, 5", 17, SUM),
     RED(sum, "3, 5, 17", "{axes = [0, 2]}", "5", 51, SUM),

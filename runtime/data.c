@@ -7,6 +7,10 @@
  * (so the split is the same for every seed, and a file sorted by label still gets both
  * classes on each side).
  *
+ * `tokens = bpe("data/gpt2")` uses GPT-2's own tokenizer (runtime/bpe.h) and its whole
+ * vocabulary, so a model trained on it is a genuine GPT-2 that `tfc generate --tokenizer`
+ * decodes; its ids are GPT-2's, none unknown, and the baseline is their unigram entropy.
+ *
  * Decision a newcomer may question: "characters" are bytes. Vocabularies stay small
  * (Moby Dick has 90-odd distinct bytes), a multi-byte UTF-8 character is just a few
  * tokens the model learns to emit together, and no text can fail to decode.
@@ -18,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/bpe.h"
 #include "runtime/init.h"
 
 enum { MAX_DATA = 512 << 20 };
@@ -62,6 +67,7 @@ struct RtData {
     int nwords;
     const char **piece; /* id -> text */
     int *piece_len;
+    RtBpe *bpe;         /* tokens = bpe(DIR): GPT-2's tokenizer (ids are GPT-2's) */
 };
 
 const RtDataInfo *rt_data_info(const RtData *d) { return &d->info; }
@@ -208,6 +214,15 @@ static void build_byte_vocab(RtData *d, const unsigned char *s, size_t n, int fi
 
 /* Encodes s[0, n) into out (at most max ids); returns the number of tokens. */
 static int64_t encode(const RtData *d, const char *s, size_t n, int32_t *out, int64_t max, int unk) {
+    if (d->spec.tokens == RT_TOK_BPE) { /* only prompts come here: open_text encodes the book itself */
+        RtIds ids = {0};
+        char why[256];
+        if (!rt_bpe_encode(d->bpe, s, n, &ids, why, sizeof why)) ids.n = 0;
+        for (size_t i = 0; i < ids.n && (int64_t)i < max; i++) out[i] = ids.v[i];
+        int64_t got = (int64_t)ids.n;
+        rt_ids_free(&ids);
+        return got;
+    }
     if (d->spec.tokens == RT_TOK_WORD) {
         Enc e = {d, out, 0, max, unk};
         split_words(s, n, enc_word, &e);
@@ -229,7 +244,12 @@ int rt_data_encode(const RtData *d, const char *text, int32_t *out, int max) {
 void rt_data_decode(const RtData *d, const int32_t *ids, int n, FILE *out) {
     for (int i = 0; i < n; i++) {
         int id = ids[i];
-        if (d->spec.tokens == RT_TOK_CHAR) {
+        if (d->spec.tokens == RT_TOK_BPE) {
+            size_t len;
+            const char *b = rt_bpe_token(d->bpe, id, &len);
+            if (b) fwrite(b, 1, len, out);
+            else fputs("<unk>", out);
+        } else if (d->spec.tokens == RT_TOK_CHAR) {
             int c = -1;
             for (int b = 0; b < 256 && c < 0; b++)
                 if (d->byte_id[b] == id) c = b;
@@ -254,20 +274,54 @@ static double unigram_entropy(const int32_t *tok, int64_t n, int vocab) {
     return h;
 }
 
+/* GPT-2 BPE: the tokenizer's whole vocabulary (50257 ids, none unknown), the two splits
+ * encoded apart (the cut is at white space, which BPE attaches to the next word anyway). */
+static bool open_bpe_text(RtData *d, size_t cut, size_t len, int64_t *ntr, int64_t *nva, char *err, size_t errlen) {
+    char why[512];
+    d->bpe = rt_bpe_load(d->spec.bpe_dir, why, sizeof why);
+    if (!d->bpe) {
+        snprintf(err, errlen, "cannot load the BPE tokenizer: %s (scripts/fetch-data.sh fetches it into data/gpt2)",
+                 why);
+        return false;
+    }
+    RtIds tr = {0}, va = {0};
+    if (!rt_bpe_encode(d->bpe, d->raw, cut, &tr, why, sizeof why) ||
+        !rt_bpe_encode(d->bpe, d->raw + cut, len - cut, &va, why, sizeof why)) {
+        snprintf(err, errlen, "'%s': %s", d->spec.path, why);
+        rt_ids_free(&tr);
+        rt_ids_free(&va);
+        return false;
+    }
+    *ntr = (int64_t)tr.n, *nva = (int64_t)va.n;
+    d->ntok = *ntr + *nva;
+    d->tok = xmalloc(sizeof(int32_t) * (size_t)(d->ntok ? d->ntok : 1));
+    if (tr.n) memcpy(d->tok, tr.v, sizeof(int32_t) * tr.n);
+    if (va.n) memcpy(d->tok + tr.n, va.v, sizeof(int32_t) * va.n);
+    rt_ids_free(&tr);
+    rt_ids_free(&va);
+    d->info.vocab = rt_bpe_vocab_size(d->bpe);
+    return true;
+}
+
 static bool open_text(RtData *d, char *err, size_t errlen) {
     size_t len;
     d->raw = read_all(d->spec.path, &len, err, errlen);
     if (!d->raw) return false;
     size_t cut = (size_t)((double)len * d->spec.split);
     while (cut < len && cut > 0 && !space_byte((unsigned char)d->raw[cut])) cut++; /* a word boundary */
-    if (d->spec.tokens == RT_TOK_WORD) build_word_vocab(d, d->raw, cut, 1, d->spec.max_vocab);
-    else build_byte_vocab(d, (const unsigned char *)d->raw, cut, 1);
-    int64_t ntr = encode(d, d->raw, cut, NULL, 0, 0), nva = encode(d, d->raw + cut, len - cut, NULL, 0, 0);
-    d->ntok = ntr + nva;
+    int64_t ntr, nva;
+    if (d->spec.tokens == RT_TOK_BPE) {
+        if (!open_bpe_text(d, cut, len, &ntr, &nva, err, errlen)) return false;
+    } else {
+        if (d->spec.tokens == RT_TOK_WORD) build_word_vocab(d, d->raw, cut, 1, d->spec.max_vocab);
+        else build_byte_vocab(d, (const unsigned char *)d->raw, cut, 1);
+        ntr = encode(d, d->raw, cut, NULL, 0, 0), nva = encode(d, d->raw + cut, len - cut, NULL, 0, 0);
+        d->ntok = ntr + nva;
+        d->tok = xmalloc(sizeof(int32_t) * (size_t)(d->ntok ? d->ntok : 1));
+        encode(d, d->raw, cut, d->tok, ntr, 0);
+        encode(d, d->raw + cut, len - cut, d->tok + ntr, nva, 0);
+    }
     d->ntrain_tok = ntr;
-    d->tok = xmalloc(sizeof(int32_t) * (size_t)(d->ntok ? d->ntok : 1));
-    encode(d, d->raw, cut, d->tok, ntr, 0);
-    encode(d, d->raw + cut, len - cut, d->tok + ntr, nva, 0);
     int B = d->spec.block;
     d->info.T = B;
     d->info.per_token = true;
@@ -472,6 +526,12 @@ RtData *rt_data_open(const RtDataSpec *spec, uint64_t seed, char *err, size_t er
     RtData *d = xcalloc(1, sizeof *d);
     d->spec = *spec;
     d->spec.path = NULL;
+    d->spec.bpe_dir = NULL;
+    if (spec->bpe_dir) {
+        size_t n = strlen(spec->bpe_dir) + 1;
+        d->spec.bpe_dir = xmalloc(n);
+        memcpy(d->spec.bpe_dir, spec->bpe_dir, n);
+    }
     if (spec->path) {
         size_t n = strlen(spec->path) + 1;
         d->spec.path = xmalloc(n);
@@ -493,6 +553,8 @@ RtData *rt_data_open(const RtDataSpec *spec, uint64_t seed, char *err, size_t er
 void rt_data_free(RtData *d) {
     if (!d) return;
     free(d->spec.path);
+    free(d->spec.bpe_dir);
+    rt_bpe_destroy(d->bpe);
     free(d->tok);
     free(d->tr_idx);
     free(d->tr_tgt);

@@ -1,4 +1,4 @@
-/* data.h — training data: text (char or word tokens), labelled text, and synthetic tasks
+/* data.h — training data: text (char, word or GPT-2 BPE tokens), labelled text, and synthetic tasks
  * (sequence reversal, copy, modular addition), served as batches of i32 token ids.
  *
  *     RtData *d = rt_data_open(&script->data, seed, err, sizeof err);

@@ -436,8 +436,17 @@ static void set_data(P *p, const Val *v) {
         if (a[1]) {
             if (a[1]->kind == V_NAME && strcmp(a[1]->text, "char") == 0) d->tokens = RT_TOK_CHAR;
             else if (a[1]->kind == V_NAME && strcmp(a[1]->text, "word") == 0) d->tokens = RT_TOK_WORD;
-            else perr(p, a[1]->at, "tokens must be char or word");
+            else if (is_call(a[1], "bpe") && d->kind == RT_DATA_TEXT) {
+                if (a[1]->kind != V_CALL || a[1]->n != 1 || a[1]->keys[0] || a[1]->items[0]->kind != V_STR)
+                    perr(p, a[1]->at, "bpe takes the tokenizer's directory: tokens = bpe(\"data/gpt2\")");
+                else {
+                    d->tokens = RT_TOK_BPE;
+                    d->bpe_dir = xstrdup_(a[1]->items[0]->text);
+                }
+            } else if (is_call(a[1], "bpe")) perr(p, a[1]->at, "tokens = bpe(...) is for text(...) only");
+            else perr(p, a[1]->at, "tokens must be char, word or bpe(\"DIR\")");
         }
+        if (a[4] && d->tokens == RT_TOK_BPE) perr(p, a[4]->at, "max_vocab is for char and word tokens (bpe keeps GPT-2's vocabulary)");
         if (a[2]) want_int(p, a[2], "block", 1, 1 << 16, &d->block);
         if (a[3]) want_num(p, a[3], "split", 0.01, 0.99, false, &d->split);
         if (a[4]) want_int(p, a[4], "max_vocab", 3, 1 << 24, &d->max_vocab);
@@ -552,11 +561,21 @@ static void set_schedule(P *p, const Val *v) {
     }
 }
 
-/* eval every N [batches K] | sample every N [tokens K] [prompt "..."] | save "F" [every N] */
+/* eval every N [batches K] | sample every N [tokens K] [prompt "..."] | save "F" [every N]
+ * | export "DIR" */
 static void parse_special(P *p, const char *what) {
     RtScript *s = p->s;
     size_t at = p->tok.at;
     next(p);
+    if (strcmp(what, "export") == 0) {
+        if (p->tok.kind != T_STR) return perr(p, p->tok.at, "expected a directory: export \"runs/x/hf\"");
+        if (s->export_dir) return perr(p, at, "'export' is set twice");
+        s->export_dir = p->tok.str;
+        p->tok.str = NULL;
+        s->at_export = loc_of(p, at);
+        next(p);
+        return;
+    }
     if (strcmp(what, "save") == 0) {
         if (p->tok.kind != T_STR) return perr(p, p->tok.at, "expected a file name: save \"runs/x/ckpt.safetensors\"");
         free(s->save_path);
@@ -612,7 +631,7 @@ static void parse_body(P *p) {
     while (!p->failed && !is_punct(p, '}')) {
         if (p->tok.kind == T_EOF) return perr(p, p->tok.at, "expected '}' to close 'train %s {'", s->name);
         if (p->tok.kind != T_NAME) return perr(p, p->tok.at, "expected a setting such as 'steps = 100'");
-        if (is_word(p, "eval") || is_word(p, "sample") || is_word(p, "save")) {
+        if (is_word(p, "eval") || is_word(p, "sample") || is_word(p, "save") || is_word(p, "export")) {
             char *w = tok_text(p);
             parse_special(p, w);
             free(w);
@@ -625,7 +644,7 @@ static void parse_body(P *p) {
             if (strcmp(keys[i], key) == 0) k = i;
         if (k < 0) {
             perr(p, at, "unknown setting '%s' (known: model, data, loss, optimizer, schedule, steps, batch, "
-                 "clip, seed, metrics, eval, sample, save)", key);
+                 "clip, seed, metrics, eval, sample, save, export)", key);
             free(key);
             return;
         }
@@ -759,6 +778,8 @@ void rt_script_free(RtScript *s) {
     free(s->model_path);
     free(s->model_name);
     free(s->data.path);
+    free(s->data.bpe_dir);
+    free(s->export_dir);
     free(s->loss_output);
     free(s->loss_target);
     free(s->sample_prompt);

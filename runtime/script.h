@@ -34,7 +34,7 @@
 #include "runtime/train_step.h"
 
 typedef enum { RT_DATA_TEXT, RT_DATA_LABELLED, RT_DATA_REVERSE, RT_DATA_COPY, RT_DATA_MODADD } RtDataKind;
-typedef enum { RT_TOK_CHAR, RT_TOK_WORD } RtTokens;
+typedef enum { RT_TOK_CHAR, RT_TOK_WORD, RT_TOK_BPE } RtTokens;
 typedef enum { RT_SCHED_CONSTANT, RT_SCHED_COSINE } RtSchedKind;
 
 /* The data source and its options (only those of its kind mean something). */
@@ -42,6 +42,7 @@ typedef struct {
     RtDataKind kind;
     char *path;        /* text, labelled: as written (relative to the working directory) */
     RtTokens tokens;   /* text, labelled */
+    char *bpe_dir;     /* tokens = bpe("DIR"): GPT-2's encoder.json + vocab.bpe (text only) */
     int block;         /* text: tokens per example; labelled: tokens per text (cut or padded) */
     double split;      /* text, labelled: fraction used for training */
     int max_vocab;     /* word tokens: keep the most frequent words (0: all) */
@@ -81,9 +82,10 @@ typedef struct {
     char *save_path;                       /* NULL: no checkpoint */
     int save_every;                        /* 0: at the end only */
     char *metrics_path;                    /* NULL: runs/NAME/metrics.jsonl */
+    char *export_dir;                      /* `export "DIR"`: a Hugging Face GPT-2 at the end (NULL: none) */
 
     /* Where each setting was written, for later diagnostics (line 0: not written). */
-    DiagLoc at_model, at_data, at_loss, at_optimizer, at_batch, at_save;
+    DiagLoc at_model, at_data, at_loss, at_optimizer, at_batch, at_save, at_export;
 } RtScript;
 
 /* Reads and parses the script at `path`. Errors go to stderr as diagnostics (or, for a

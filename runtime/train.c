@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "runtime/checkpoint.h"
+#include "runtime/hf_export.h"
 #include "runtime/init.h"
 #include "runtime/model_run.h"
 #include "runtime/plot.h"
@@ -115,12 +116,17 @@ static bool evaluate(Run *r, int64_t nb, int B, Eval *ev) {
     return ok;
 }
 
+/* The id an empty prompt starts from: GPT-2's <|endoftext|> (the last id) for BPE, else 0. */
+static int32_t empty_prompt_id(const Run *r) {
+    return r->s->data.tokens == RT_TOK_BPE ? (int32_t)(r->info->vocab - 1) : 0;
+}
+
 /* Generates n tokens after `prompt` with @forward, sampling at temperature 1. */
 static bool sample_text(Run *r, const char *prompt, int n, uint64_t salt, FILE *out) {
     int T = r->info->T, cap = n + 256;
     int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)cap);
     int len = rt_data_encode(r->d, prompt ? prompt : "", ids, 256);
-    if (len == 0) ids[len++] = 0;
+    if (len == 0) ids[len++] = empty_prompt_id(r); /* BPE: <|endoftext|>, as GPT-2 texts start */
     int start = len;
     RtRng rng = {rt_init_key(r->seed, "sample") ^ salt};
     bool ok = true;
@@ -325,6 +331,15 @@ static bool train_loop(Run *r, const RtTrainOptions *o) {
         ok = save_ckpt(r, save, total);
         if (ok) fprintf(r->out, "checkpoint: %s (step %lld)\n", save, (long long)total);
     }
+    const char *export_dir = o->export_dir ? o->export_dir : s->export_dir;
+    if (ok && export_dir) {
+        long n_head = 0;
+        rt_train_param(s, "n_head", &n_head); /* checked before training */
+        if ((ok = rt_hf_export(export_dir, r->g.m, r->w, n_head, err, errlen))) {
+            fprintf(r->out, "exported: %s/model.safetensors and %s/config.json (Hugging Face GPT-2)\n", export_dir,
+                    export_dir);
+        }
+    }
     if (ok) {
         char plot[600], title[256];
         size_t k = strlen(metrics);
@@ -386,6 +401,14 @@ bool rt_train(const RtTrainOptions *o, char *err, size_t errlen) {
         goto done;
     }
     if (!rt_train_build(s, r.info, &r.g, err, errlen)) goto done;
+    const char *export_dir = o->export_dir ? o->export_dir : s->export_dir;
+    long n_head = 0;
+    if (export_dir && !(rt_train_param(s, "n_head", &n_head) && rt_hf_export_check(r.g.m, n_head, why, sizeof why))) {
+        if (n_head == 0) snprintf(why, sizeof why, "the model has no param n_head, and export writes a GPT-2");
+        if (s->at_export.line) diag_error(&s->diag, s->at_export, "cannot export: %s", why);
+        else snprintf(err, errlen, "cannot --export: %s", why);
+        goto done;
+    }
     BkOptions bo = {.threads = o->threads, .device = -1};
     r.b = rt_backend_create(target, &bo, err, errlen);
     if (!r.b) goto done;

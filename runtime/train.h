@@ -6,6 +6,7 @@
  *   train.c       the loop: batches, learning rate, run, install updates, eval, sample
  *   schedule.c    learning-rate schedules (schedule.h)
  *   checkpoint.c  weights + optimizer state + position, atomic (checkpoint.h)
+ *   hf_export.c   the trained GPT-2 as model.safetensors + config.json (hf_export.h)
  *   progress.c    progress bar or plain lines (progress.h)
  *   plot.c        the loss curve as SVG (plot.h)
  *
@@ -42,6 +43,7 @@ typedef struct {
     const char *save;     /* overrides the script's checkpoint path */
     const char *resume;   /* checkpoint to continue from */
     const char *metrics;  /* overrides runs/NAME/metrics.jsonl */
+    const char *export_dir; /* overrides the script's `export`: a Hugging Face GPT-2 (hf_export.h) */
     int threads;          /* backend threads (0: the backend's default) */
     FILE *out;            /* progress, samples, the final line (NULL: stdout) */
 } RtTrainOptions;
@@ -63,5 +65,9 @@ typedef struct {
  * @train_step, then runs the default passes. Errors are diagnostics at the script line
  * to blame; returns false after printing them. */
 bool rt_train_build(RtScript *s, const RtDataInfo *info, RtTrainGraph *g, char *err, size_t errlen);
+
+/* The value of the model's integer param `name`: the script's `with { name = ... }`, else
+ * the default on the model file's first `param ... name = N` line. False if neither. */
+bool rt_train_param(const RtScript *s, const char *name, long *out);
 
 #endif

@@ -157,3 +157,36 @@ bool rt_train_build(RtScript *s, const RtDataInfo *info, RtTrainGraph *g, char *
     if (!pass_run_pipeline(g->m, &po, err, errlen)) return false;
     return true;
 }
+
+bool rt_train_param(const RtScript *s, const char *name, long *out) {
+    const char *given = define_of(s, name);
+    char *end;
+    if (given) {
+        *out = strtol(given, &end, 10);
+        return end != given && *end == 0;
+    }
+    char why[256];
+    size_t len;
+    char *src = read_text(s->model_path, &len, why, sizeof why);
+    if (!src) return false;
+    bool found = false;
+    size_t k = strlen(name);
+    for (const char *line = src; line && *line && !found; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        const char *p = line;
+        while (*p == ' ' || *p == '\t') p++;
+        if (strncmp(p, "param", 5) != 0 || !isspace((unsigned char)p[5])) continue;
+        const char *eol = strchr(p, '\n');
+        if (!eol) eol = p + strlen(p);
+        for (const char *q = p + 5; q + k <= eol && !found; q++) {
+            if (strncmp(q, name, k) != 0 || isalnum((unsigned char)q[-1]) || q[-1] == '_') continue;
+            const char *r = q + k;
+            if (isalnum((unsigned char)*r) || *r == '_') continue;
+            while (*r == ' ' || *r == '\t') r++;
+            if (*r != '=') continue;
+            *out = strtol(r + 1, &end, 10);
+            found = end != r + 1;
+        }
+    }
+    free(src);
+    return found;
+}

@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
-# The demo: build tfc, show a model's IR, and run a small GPT-2 on the reference backend.
+# The demo: build tfc, fetch Moby Dick and GPT-2's tokenizer, train our own small GPT-2
+# on the novel with GPT-2's BPE (models/train_gpt2_moby.tfm, a few minutes on the cpu
+# target), export it as a Hugging Face checkpoint, and generate from it.
+#
+# Why our own: no pretrained weights can be downloaded here. The trained model is a
+# genuine GPT-2 (GPT-2's 50257-token vocabulary, GPT2Model's tensor names), only small,
+# so the same `tfc generate` command runs the real GPT-2 checkpoints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build >/dev/null && cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+jobs=$(nproc 2>/dev/null || echo 2)
+echo "== building tfc =="
+cmake -S . -B build >/dev/null && cmake --build build -j"$jobs" >/dev/null
 tfc=build/tfc
-small=(-D n_layer=2 -D n_embd=64 -D n_head=4 -D vocab=256 -D n_ctx=64)
-mkdir -p out
 
-echo "== GPT-2 small, checked and lowered =="
+echo "== fetching Moby Dick and GPT-2's tokenizer into data/ =="
+scripts/fetch-data.sh
+
+echo "== GPT-2 small (124M), checked and compiled =="
 $tfc compile models/gpt2.tfm
 
-echo "== the first lines of a 2-layer GPT-2's IR =="
-$tfc compile models/gpt2.tfm "${small[@]}" --emit=ir | head -n 24
+echo "== training a 2-layer GPT-2 on Moby Dick (BPE, cpu target) =="
+start=$(date +%s)
+$tfc train models/train_gpt2_moby.tfm --target cpu
+echo "(trained in $(( $(date +%s) - start )) s)"
 
-echo "== running it on the reference backend =="
-/usr/bin/python3 -c "import numpy as np; np.save('out/idx.npy', np.array([[72, 101, 108, 108, 111]], dtype=np.int32))"
-$tfc run models/gpt2.tfm "${small[@]}" --target ref --seed 1 --input idx=out/idx.npy -o out/logits.npy
-/usr/bin/python3 -c "
-import numpy as np
-l = np.load('out/logits.npy')
-print('logits', l.dtype, list(l.shape), 'next-token argmax per position:', l.argmax(-1).tolist())"
+echo "== generating from it: tfc generate models/gpt2.tfm --weights runs/gpt2_moby/hf/model.safetensors \\"
+echo "     --config runs/gpt2_moby/hf/config.json --tokenizer data/gpt2 -p \"How can entropy be reversed?\" -n 40 =="
+$tfc generate models/gpt2.tfm --weights runs/gpt2_moby/hf/model.safetensors \
+  --config runs/gpt2_moby/hf/config.json --tokenizer data/gpt2 \
+  -p "How can entropy be reversed?" -n 40 --temperature 0.8 --top-k 40 --seed 1 --target cpu
+echo

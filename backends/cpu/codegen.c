@@ -787,9 +787,18 @@ bool cpu_cg_value(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, char *err, size
     char key[256];
     const IrDType dt = v->type.dtype;
     IrDType a0 = v->nargs > 0 ? v->args[0]->type.dtype : dt;
-    bool ta = ki->trans_a, tb = ki->trans_b;
+    bool ta = ki->trans_a, tb = ki->trans_b, smm = ki->sum_matmul;
     memset(ki, 0, sizeof *ki);
-    ki->trans_a = ta, ki->trans_b = tb;
+    ki->trans_a = ta, ki->trans_b = tb, ki->sum_matmul = smm;
+    if (smm) { /* sum over the batch of x^T @ dy: one matmul, A stored transposed */
+        ki->kind = CPU_K_MATMUL;
+        ki->trans_a = true;
+        bool is_new;
+        const char *name = intern_kernel(c, "matmul.f32.10", &is_new);
+        if (is_new) cpu_cg_matmul(c, DT_F32, true, false, name);
+        snprintf(ki->name, sizeof ki->name, "%s", name);
+        return true;
+    }
     if (!dtype_ok(dt)) {
         snprintf(err, errlen, "the cpu backend supports f32 and i32 tensors, not %s (%s)",
                  ir_dtype_name(dt), ir_op_name(v->op));

@@ -11,6 +11,8 @@
  *   jit.c          target machine for the host, default<O3>, object emission, ORC LLJIT
  *   cache.c        on-disk object cache keyed by a hash of the LLVM IR and the target
  *   threadpool.c   a pthreads pool: parallel-for over a range, the caller takes part
+ *   aot.c          ahead of time: the kernels plus a generated C driver as a .o / .so,
+ *                  and the header documenting its entry point
  *
  * Worked example (what `tfc run --target cpu` does through runtime/targets.c):
  *

@@ -87,9 +87,42 @@ static void fuse_transposes(IrFunc *f, Step *steps) {
     }
 }
 
+static int count_uses(IrFunc *f, const IrValue *t) {
+    int n = 0;
+    for (int i = 0; i < f->nresults; i++) n += f->results[i] == t;
+    for (IrValue *u = f->first; u; u = u->next)
+        for (int i = 0; i < u->nargs; i++) n += u->args[i] == t;
+    return n;
+}
+
+/* sum(matmul(transpose(x), dy), axes = every batch axis), what autodiff gives for the
+ * weight gradient of x @ w with x [B, T, C]: the same numbers as one [C, B*T] @ [B*T, N]
+ * matmul, without the [B, C, N] intermediate. Needs x and dy with identical batch dims
+ * (no broadcasting) and the transpose already read in place. */
+static void fuse_sum_matmuls(IrFunc *f, Step *steps) {
+    for (IrValue *s = f->first; s; s = s->next) {
+        if (s->op != OP_SUM || s->type.dtype != DT_F32 || s->attrs.keepdim) continue;
+        IrValue *m = s->args[0];
+        int r = m->type.rank;
+        if (m->op != OP_MATMUL || m->type.dtype != DT_F32 || r < 3 || s->attrs.nints != r - 2) continue;
+        bool ok = steps[m->id].ki.trans_a && !steps[m->id].ki.trans_b && count_uses(f, m) == 1;
+        for (int i = 0; ok && i < r - 2; i++) ok = s->attrs.ints[i] == i;
+        IrValue *t = m->args[0], *dy = m->args[1];
+        ok = ok && t->op == OP_TRANSPOSE && steps[t->id].virt && dy->type.rank == r &&
+             t->args[0]->type.rank == r;
+        for (int i = 0; ok && i < r - 2; i++)
+            ok = ir_dim_eq(t->args[0]->type.dims[i], m->type.dims[i]) &&
+                 ir_dim_eq(dy->type.dims[i], m->type.dims[i]);
+        if (!ok) continue;
+        steps[m->id].virt = true;
+        steps[s->id].ki.sum_matmul = true;
+    }
+}
+
 /* Codegen for every value of f into c; steps gets each value's kernel info. */
 static bool codegen_func(CpuCg *c, IrFunc *f, Step *steps, char *err, size_t errlen) {
     fuse_transposes(f, steps);
+    fuse_sum_matmuls(f, steps);
     for (IrValue *v = f->first; v; v = v->next) {
         if (v->op == OP_INPUT || v->op == OP_WEIGHT) continue;
         steps[v->id].v = v;
@@ -260,6 +293,35 @@ static bool eval_value(BkExec *e, Slot *slots, RefEnv *env, IrValue *v, Tensor *
         slots[s].owned = false;
         return true;
     }
+    if (st->ki.sum_matmul) {
+        const IrValue *m = v->args[0];
+        Tensor *x = slots[slot_of(f, m->args[0])].t, *dy = slots[slot_of(f, m->args[1])].t;
+        if (!x || !dy) {
+            snprintf(err, errlen, "operand used before it is defined");
+            return fail_at(f, v, err, errlen);
+        }
+        Tensor xa, yb, mm, *mmp = &mm, *ops[2] = {&xa, &yb};
+        cpu_plan_sum_matmul_views(x, dy, &xa, &yb, &mm);
+        int rank;
+        int64_t dims[IR_MAX_RANK];
+        Tensor *out = NULL;
+        bool ok = ref_value_shape(v, &mmp, env, &rank, dims, err, errlen) &&
+                  (out = pool_take(e, v->type.dtype, rank, dims, err, errlen)) != NULL;
+        if (ok) {
+            bool prof = e->cb->opts.profile;
+            double t0 = prof ? now_seconds() : 0;
+            CpuLaunch L = {.pool = e->cb->pool};
+            ok = cpu_plan_launch(&L, v, &st->ki, st->fn, ops, out, err, errlen);
+            if (prof) st->seconds += now_seconds() - t0, st->calls++;
+        }
+        if (!ok) {
+            pool_give(e, out);
+            return fail_at(f, v, err, errlen);
+        }
+        slots[s].t = out;
+        slots[s].owned = true;
+        return true;
+    }
     Tensor *args[64], swapped[2];
     Tensor **a = v->nargs <= 64 ? args : xmalloc(sizeof *a * (size_t)v->nargs);
     bool ok = true;
@@ -286,7 +348,8 @@ static bool eval_value(BkExec *e, Slot *slots, RefEnv *env, IrValue *v, Tensor *
     if (ok) {
         bool prof = e->cb->opts.profile;
         double t0 = prof ? now_seconds() : 0;
-        ok = cpu_plan_launch(e->cb->pool, v, &st->ki, st->fn, a, out, err, errlen);
+        CpuLaunch L = {.pool = e->cb->pool};
+        ok = cpu_plan_launch(&L, v, &st->ki, st->fn, a, out, err, errlen);
         if (prof) {
             st->seconds += now_seconds() - t0;
             st->calls++;
@@ -302,6 +365,15 @@ static bool eval_value(BkExec *e, Slot *slots, RefEnv *env, IrValue *v, Tensor *
     return true;
 }
 
+static void extend_virtual(BkExec *e, Slot *slots, const IrValue *a, int s) {
+    if (a->op == OP_INPUT || !e->steps[a->id].virt) return;
+    for (int i = 0; i < a->nargs; i++) {
+        int src = slot_of(e->f, a->args[i]);
+        if (src >= 0 && slots[src].last_use < s) slots[src].last_use = s;
+        extend_virtual(e, slots, a->args[i], s);
+    }
+}
+
 static bool cpu_run(BkExec *e, Tensor *const *weights, Tensor *const *inputs, Tensor **outputs,
                     char *err, size_t errlen) {
     IrFunc *f = e->f;
@@ -315,11 +387,8 @@ static bool cpu_run(BkExec *e, Tensor *const *weights, Tensor *const *inputs, Te
             const IrValue *a = v->args[i];
             int as = slot_of(f, a);
             if (as >= 0 && slots[as].last_use < s) slots[as].last_use = s;
-            /* a virtual transpose is its operand: keep that alive as long */
-            if (a->op != OP_INPUT && e->steps[a->id].virt) {
-                int src = slot_of(f, a->args[0]);
-                if (src >= 0 && slots[src].last_use < s) slots[src].last_use = s;
-            }
+            /* a virtual value is read through its operands: keep them alive as long */
+            extend_virtual(e, slots, a, s);
         }
     }
     for (int i = 0; i < f->nresults; i++) {
@@ -436,14 +505,10 @@ static void cpu_profile_report(BkExec *e, FILE *out) {
 
 static bool cpu_emit(Backend *b, IrFunc *f, const char *what, FILE *out, char *err, size_t errlen) {
     CpuBackend *cb = b->impl;
-    if (strcmp(what, "obj") == 0 || strcmp(what, "so") == 0) {
-        snprintf(err, errlen, "the cpu backend cannot write ahead-of-time %s files yet "
-                 "(docs/cpu-backend.md); use --emit=llvm, or run with --target cpu",
-                 what[0] == 'o' ? ".o" : ".so");
-        return false;
-    }
-    if (strcmp(what, "llvm") != 0) {
-        snprintf(err, errlen, "the cpu backend emits llvm, not '%s'", what);
+    if (strcmp(what, "header") == 0) return cpu_aot_header(f, out, err, errlen);
+    bool aot = strcmp(what, "obj") == 0 || strcmp(what, "so") == 0;
+    if (!aot && strcmp(what, "llvm") != 0) {
+        snprintf(err, errlen, "the cpu backend emits llvm, obj, so or header, not '%s'", what);
         return false;
     }
     ir_func_number(f);
@@ -457,8 +522,16 @@ static bool cpu_emit(Backend *b, IrFunc *f, const char *what, FILE *out, char *e
     size_t objlen;
     bool compiled;
     bool ok = codegen_func(&c, f, steps, err, errlen) &&
-              cpu_compile_object(&cb->target, c.mod, NULL, &obj, &objlen, &compiled, err, errlen);
-    if (ok) {
+              cpu_compile_object(&cb->target, c.mod, aot ? cb->cache_dir : NULL, &obj, &objlen,
+                                 &compiled, err, errlen);
+    if (ok && aot) {
+        CpuKernelInfo *kis = xcalloc((size_t)(n ? n : 1), sizeof *kis);
+        bool *virt = xcalloc((size_t)(n ? n : 1), sizeof *virt);
+        for (int i = 0; i < n; i++) kis[i] = steps[i].ki, virt[i] = steps[i].virt;
+        ok = cpu_aot_write(f, kis, virt, obj, objlen, what[0] == 's', out, err, errlen);
+        free(kis);
+        free(virt);
+    } else if (ok) {
         char *text = LLVMPrintModuleToString(c.mod);
         fputs(text, out);
         LLVMDisposeMessage(text);

@@ -64,6 +64,9 @@ typedef struct {
     int rrank;       /* REDUCE: RR */
     bool trans_a, trans_b; /* MATMUL: the operand is a transpose of its last two axes,
                               read in place (the transpose value is never built) */
+    bool sum_matmul; /* a SUM over the batch axes of matmul(x^T, dy) (a weight gradient):
+                        computed as one matmul with K = batch * rows; the batched matmul
+                        is never built. Input (like trans_a/trans_b) to cpu_cg_value. */
     char name[24];   /* the LLVM function's symbol */
 } CpuKernelInfo;
 
@@ -158,12 +161,38 @@ typedef int64_t (*CpuTask)(void *ctx, int64_t lo, int64_t hi);
 int64_t cpu_pool_for(CpuPool *p, int64_t n, int64_t grain, int per_thread, CpuTask fn,
                      void *ctx);
 
+/* Operand headers of a sum_matmul value: x [..., T, C] (the transpose's source) and
+ * dy [..., T, N] viewed as xa = [C, B*T] (stored transposed) and yb = [B*T, N], and
+ * mm = the batched matmul's shape [..., C, N] for shape checks. */
+void cpu_plan_sum_matmul_views(const Tensor *x, const Tensor *dy, Tensor *xa, Tensor *yb,
+                               Tensor *mm);
+
 /* ---- launching a kernel with concrete shapes (cpu_plan.c) ---- */
 
+/* Where kernel calls go: the pool, or (ahead of time, aot.c) a recorder that receives
+ * each call's buffers, params and range instead of running it. */
+typedef void (*CpuRecordFn)(void *ctx, void **bufs, int nbufs, const int64_t *params,
+                            int nparams, int64_t lo, int64_t hi);
+typedef struct {
+    CpuPool *pool;
+    CpuRecordFn rec; /* NULL: run */
+    void *rec_ctx;
+} CpuLaunch;
+
 /* Compute the params of v's kernel from its operands `a` and its output `out` (already
- * created with its concrete shape), run it on the pool, and turn a non-zero return into
- * the reference backend's message. */
-bool cpu_plan_launch(CpuPool *pool, const IrValue *v, const CpuKernelInfo *ki, CpuKernelFn fn,
+ * created with its concrete shape), run it, and turn a non-zero return into the
+ * reference backend's message. */
+bool cpu_plan_launch(const CpuLaunch *L, const IrValue *v, const CpuKernelInfo *ki, CpuKernelFn fn,
                      Tensor *const *a, Tensor *out, char *err, size_t errlen);
+
+/* ---- ahead of time (aot.c) ---- */
+
+/* Writes an object (shared: a shared library) holding f's kernels (obj) and a generated
+ * driver `int tfc_<f>(weights, inputs, outputs)` to out. kis and virt are indexed by
+ * value id, as cpu_backend.c's codegen left them. Static shapes only. */
+bool cpu_aot_write(IrFunc *f, const CpuKernelInfo *kis, const bool *virt, const void *obj,
+                   size_t objlen, bool shared, FILE *out, char *err, size_t errlen);
+/* The C header documenting that entry point. */
+bool cpu_aot_header(IrFunc *f, FILE *out, char *err, size_t errlen);
 
 #endif

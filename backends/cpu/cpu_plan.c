@@ -28,6 +28,14 @@ static int64_t call_task(void *ctx, int64_t lo, int64_t hi) {
     return c->fn(c->bufs, c->params, lo, hi);
 }
 
+/* Run fn over [0, n) on the pool, or (ahead-of-time) record the call instead. */
+static int64_t launch(const CpuLaunch *L, CpuKernelFn fn, void **bufs, int nbufs,
+                      const int64_t *params, int nparams, int64_t n, int64_t grain, int per) {
+    if (L->rec) return L->rec(L->rec_ctx, bufs, nbufs, params, nparams, 0, n), 0;
+    Call c = {fn, bufs, params};
+    return cpu_pool_for(L->pool, n, grain, per, call_task, &c);
+}
+
 static void contig_strides(int rank, const int64_t *dims, int64_t *s) {
     int64_t k = 1;
     for (int i = rank - 1; i >= 0; i--) {
@@ -64,16 +72,15 @@ static void ew_add(EwParams *e, int64_t base, const int64_t *strides, int rank) 
     e->nt++;
 }
 
-static int64_t ew_launch(CpuPool *pool, CpuKernelFn fn, void **bufs, const EwParams *e) {
+static int64_t ew_launch(const CpuLaunch *L, CpuKernelFn fn, void **bufs, const EwParams *e) {
     int64_t inner = e->p[e->R - 1], rows = 1;
     for (int d = 0; d < e->R - 1; d++) rows *= e->p[d];
     if (rows == 0 || inner == 0) return 0;
     int64_t grain = inner >= EW_MIN_CHUNK ? 1 : EW_MIN_CHUNK / inner;
-    Call c = {fn, bufs, e->p};
-    return cpu_pool_for(pool, rows, grain, 4, call_task, &c);
+    return launch(L, fn, bufs, e->nt, e->p, e->R + e->nt * (e->R + 1), rows, grain, 4);
 }
 
-static bool ew(CpuPool *pool, const IrValue *v, const CpuKernelInfo *ki, CpuKernelFn fn,
+static bool ew(const CpuLaunch *L, const IrValue *v, const CpuKernelInfo *ki, CpuKernelFn fn,
                Tensor *const *a, Tensor *out, char *err, size_t errlen) {
     const IrAttrs *at = &v->attrs;
     int R = ki->rank;
@@ -90,7 +97,7 @@ static bool ew(CpuPool *pool, const IrValue *v, const CpuKernelInfo *ki, CpuKern
             contig_strides(a[i]->rank, a[i]->dims, is);
             ew_add(&e, 0, is, a[i]->rank);
             bufs[1] = a[i]->data;
-            if ((st = ew_launch(pool, fn, bufs, &e))) break;
+            if ((st = ew_launch(L, fn, bufs, &e))) break;
             pos += a[i]->dims[at->axis];
         }
         return true;
@@ -127,7 +134,7 @@ static bool ew(CpuPool *pool, const IrValue *v, const CpuKernelInfo *ki, CpuKern
             bufs[1 + i] = a[i]->data;
         }
     }
-    st = ew_launch(pool, fn, bufs, &e);
+    st = ew_launch(L, fn, bufs, &e);
     if (st == 1 || st == 2) { /* find the first bad element, for the reference's message */
         int64_t sx[IR_MAX_RANK], sy[IR_MAX_RANK], n = tensor_numel(out);
         ref_broadcast_strides(a[0]->rank, a[0]->dims, out->rank, out->dims, sx);
@@ -151,7 +158,7 @@ static bool ew(CpuPool *pool, const IrValue *v, const CpuKernelInfo *ki, CpuKern
     return true;
 }
 
-static bool reduce(CpuPool *pool, const IrValue *v, const CpuKernelInfo *ki, CpuKernelFn fn,
+static bool reduce(const CpuLaunch *L, const IrValue *v, const CpuKernelInfo *ki, CpuKernelFn fn,
                    const Tensor *x, Tensor *out) {
     const IrAttrs *at = &v->attrs;
     int RK = ki->rank, RR = ki->rrank;
@@ -177,39 +184,56 @@ static bool reduce(CpuPool *pool, const IrValue *v, const CpuKernelInfo *ki, Cpu
     void *bufs[2] = {out->data, x->data};
     int64_t nout = tensor_numel(out);
     int64_t grain = count >= EW_MIN_CHUNK ? 1 : EW_MIN_CHUNK / (count ? count : 1);
-    Call c = {fn, bufs, p};
-    cpu_pool_for(pool, nout, grain, 4, call_task, &c);
+    launch(L, fn, bufs, 2, p, 2 * RK + 2 * RR + 1, nout, grain, 4);
     return true;
 }
 
-/* Matmul over (batch, column) pairs: the range is batches * N columns. */
+/* Matmul over (batch, row block, column) triples: the range is batches * nrb * N, where
+ * tall matrices are cut into row blocks of MB rows. The kernel's own range is columns, so
+ * without row blocks a tall-skinny product (M = 11490, N = 128) would give each thread a
+ * sliver of columns and make it repack all of A. */
 typedef struct {
     CpuKernelFn fn;
     const Tensor *x, *y;
     Tensor *out;
     int br;
-    int64_t sx[IR_MAX_RANK], sy[IR_MAX_RANK], p[6];
+    bool ta;
+    int64_t sx[IR_MAX_RANK], sy[IR_MAX_RANK], p[6], mb, nrb;
 } MatmulCall;
+
+/* The buffers and params of one (batch, row block) of m. */
+static void matmul_piece(const MatmulCall *m, int64_t b, int64_t rb, void **bufs, int64_t *p) {
+    int64_t M = m->p[0], N = m->p[1], K = m->p[2];
+    int64_t xb = ref_broadcast_offset(b, m->br, m->out->dims, m->sx) * M * K;
+    int64_t yb = ref_broadcast_offset(b, m->br, m->out->dims, m->sy) * K * N;
+    int64_t r0 = rb * m->mb, rows = M - r0 < m->mb ? M - r0 : m->mb;
+    /* row r0 of A: A[r0 * lda] stored plainly, A[r0] when stored transposed */
+    int64_t aoff = m->ta ? r0 : r0 * m->p[3];
+    bufs[0] = (float *)m->x->data + xb + aoff;
+    bufs[1] = (float *)m->y->data + yb;
+    bufs[2] = (float *)m->out->data + b * M * N + r0 * N;
+    memcpy(p, m->p, sizeof m->p);
+    p[0] = rows;
+}
 
 static int64_t matmul_task(void *ctx, int64_t lo, int64_t hi) {
     MatmulCall *m = ctx;
-    int64_t M = m->p[0], N = m->p[1], K = m->p[2];
+    int64_t N = m->p[1];
     while (lo < hi) {
-        int64_t b = lo / N, c0 = lo % N, c1 = c0 + (hi - lo) < N ? c0 + (hi - lo) : N;
-        int64_t xb = ref_broadcast_offset(b, m->br, m->out->dims, m->sx) * M * K;
-        int64_t yb = ref_broadcast_offset(b, m->br, m->out->dims, m->sy) * K * N;
-        void *bufs[3] = {(float *)m->x->data + xb, (float *)m->y->data + yb,
-                         (float *)m->out->data + b * M * N};
-        int64_t st = m->fn(bufs, m->p, c0, c1);
+        int64_t piece = lo / N, c0 = lo % N, c1 = c0 + (hi - lo) < N ? c0 + (hi - lo) : N;
+        void *bufs[3];
+        int64_t p[6];
+        matmul_piece(m, piece / m->nrb, piece % m->nrb, bufs, p);
+        int64_t st = m->fn(bufs, p, c0, c1);
         if (st) return st;
         lo += c1 - c0;
     }
     return 0;
 }
 
-static bool matmul(CpuPool *pool, const CpuKernelInfo *ki, CpuKernelFn fn, const Tensor *x,
+static bool matmul(const CpuLaunch *L, const CpuKernelInfo *ki, CpuKernelFn fn, const Tensor *x,
                    const Tensor *y, Tensor *out) {
-    MatmulCall m = {.fn = fn, .x = x, .y = y, .out = out, .br = out->rank - 2};
+    MatmulCall m = {.fn = fn, .x = x, .y = y, .out = out, .br = out->rank - 2, .ta = ki->trans_a};
     int64_t M = x->dims[x->rank - 2], K = x->dims[x->rank - 1], N = y->dims[y->rank - 1];
     ref_broadcast_strides(x->rank - 2, x->dims, m.br, out->dims, m.sx);
     ref_broadcast_strides(y->rank - 2, y->dims, m.br, out->dims, m.sy);
@@ -227,53 +251,77 @@ static bool matmul(CpuPool *pool, const CpuKernelInfo *ki, CpuKernelFn fn, const
     int64_t p[6] = {M, N, K, ki->trans_a ? M : K, ki->trans_b ? K : N, N};
     memcpy(m.p, p, sizeof p);
     if (M == 0 || N == 0 || batches == 0) return true;
-    int64_t col = M * (K ? K : 1);
+    m.mb = M > 1024 && M > 4 * N ? 512 : M;
+    m.nrb = (M + m.mb - 1) / m.mb;
+    if (L->rec) {
+        for (int64_t b = 0; b < batches; b++)
+            for (int64_t rb = 0; rb < m.nrb; rb++) {
+                void *bufs[3];
+                int64_t pp[6];
+                matmul_piece(&m, b, rb, bufs, pp);
+                L->rec(L->rec_ctx, bufs, 3, pp, 6, 0, N);
+            }
+        return true;
+    }
+    int64_t col = m.mb * (K ? K : 1);
     int64_t grain = col >= MM_MIN_CHUNK ? 1 : MM_MIN_CHUNK / col;
-    cpu_pool_for(pool, batches * N, grain, 2, matmul_task, &m);
+    /* every chunk repacks A: at least 512 columns of B per chunk keep that small */
+    int64_t total = batches * m.nrb * N, th = cpu_pool_threads(L->pool);
+    int64_t share = (total + th - 1) / th; /* never fewer chunks than threads for this */
+    if (grain < 512 && N >= 512) grain = 512 < share ? 512 : share;
+    cpu_pool_for(L->pool, total, grain, 2, matmul_task, &m);
     return true;
 }
 
-bool cpu_plan_launch(CpuPool *pool, const IrValue *v, const CpuKernelInfo *ki, CpuKernelFn fn,
+void cpu_plan_sum_matmul_views(const Tensor *x, const Tensor *dy, Tensor *xa, Tensor *yb,
+                               Tensor *mm) {
+    int r = x->rank;
+    int64_t bt = prod(x->dims, 0, r - 1), C = x->dims[r - 1], N = dy->dims[r - 1];
+    *xa = (Tensor){.dtype = x->dtype, .rank = 2, .dims = {C, bt}, .data = x->data};
+    *yb = (Tensor){.dtype = dy->dtype, .rank = 2, .dims = {bt, N}, .data = dy->data};
+    *mm = *x;
+    mm->dims[r - 2] = C;
+    mm->dims[r - 1] = N;
+}
+
+bool cpu_plan_launch(const CpuLaunch *L, const IrValue *v, const CpuKernelInfo *ki, CpuKernelFn fn,
                      Tensor *const *a, Tensor *out, char *err, size_t errlen) {
     switch (ki->kind) {
     case CPU_K_EW:
-        return ew(pool, v, ki, fn, a, out, err, errlen);
+        return ew(L, v, ki, fn, a, out, err, errlen);
     case CPU_K_REDUCE:
-        return reduce(pool, v, ki, fn, a[0], out);
+        return reduce(L, v, ki, fn, a[0], out);
     case CPU_K_COLREDUCE: {
         int64_t cols = tensor_numel(out), rows = prod(a[0]->dims, 0, v->attrs.nints);
         int64_t p[3] = {rows, cols, rows};
         void *bufs[2] = {out->data, a[0]->data};
-        Call c = {fn, bufs, p};
         /* at least 256 columns (and ~32K elements) per thread */
         int64_t grain = rows * 256 >= EW_MIN_CHUNK ? 256 : EW_MIN_CHUNK / (rows ? rows : 1);
-        cpu_pool_for(pool, cols, grain, 4, call_task, &c);
+        launch(L, fn, bufs, 2, p, 3, cols, grain, 4);
         return true;
     }
     case CPU_K_MATMUL:
-        return matmul(pool, ki, fn, a[0], a[1], out);
+        return matmul(L, ki, fn, a[0], a[1], out);
     case CPU_K_SOFTMAX: {
         int64_t ax = v->attrs.axis;
         int64_t p[3] = {prod(out->dims, 0, (int)ax), out->dims[ax], prod(out->dims, (int)ax + 1, out->rank)};
         void *bufs[2] = {out->data, a[0]->data};
-        Call c = {fn, bufs, p};
         int64_t rows = p[0] * p[2];
-        cpu_pool_for(pool, rows, p[1] >= EW_MIN_CHUNK ? 1 : EW_MIN_CHUNK / (p[1] ? p[1] : 1), 4, call_task, &c);
+        launch(L, fn, bufs, 2, p, 3, rows, p[1] >= EW_MIN_CHUNK ? 1 : EW_MIN_CHUNK / (p[1] ? p[1] : 1), 4);
         return true;
     }
     case CPU_K_LAYERNORM: {
         int64_t C = out->dims[out->rank - 1];
         int64_t p[1] = {C}, rows = C ? tensor_numel(out) / C : 0;
         void *bufs[4] = {out->data, a[0]->data, a[1]->data, a[2]->data};
-        Call c = {fn, bufs, p};
-        cpu_pool_for(pool, rows, C >= EW_MIN_CHUNK ? 1 : EW_MIN_CHUNK / (C ? C : 1), 4, call_task, &c);
+        launch(L, fn, bufs, 4, p, 1, rows, C >= EW_MIN_CHUNK ? 1 : EW_MIN_CHUNK / (C ? C : 1), 4);
         return true;
     }
     case CPU_K_XENT: {
         const Tensor *lg = a[0], *tg = a[1];
         int64_t p[2] = {lg->dims[lg->rank - 1], tensor_numel(tg)};
         void *bufs[3] = {out->data, lg->data, tg->data};
-        int64_t st = fn(bufs, p, 0, 1);
+        int64_t st = launch(L, fn, bufs, 3, p, 2, 1, 1, 1);
         if (st) {
             int64_t pos = st - 1;
             snprintf(err, errlen,
@@ -289,9 +337,7 @@ bool cpu_plan_launch(CpuPool *pool, const IrValue *v, const CpuKernelInfo *ki, C
         const Tensor *tab = a[0], *ix = a[1];
         int64_t p[3] = {tab->dims[0], prod(tab->dims, 1, tab->rank), tensor_numel(ix)};
         void *bufs[3] = {out->data, tab->data, ix->data};
-        Call c = {fn, bufs, p};
-        int64_t st = cpu_pool_for(pool, p[2], p[1] >= EW_MIN_CHUNK ? 1 : EW_MIN_CHUNK / (p[1] ? p[1] : 1),
-                                  4, call_task, &c);
+        int64_t st = launch(L, fn, bufs, 3, p, 3, p[2], p[1] >= EW_MIN_CHUNK ? 1 : EW_MIN_CHUNK / (p[1] ? p[1] : 1), 4);
         if (st) {
             int64_t pos = st - 1;
             snprintf(err, errlen,
@@ -312,10 +358,9 @@ bool cpu_plan_launch(CpuPool *pool, const IrValue *v, const CpuKernelInfo *ki, C
             return false;
         }
         void *bufs[3] = {out->data, ix->data, upd->data};
-        Call c = {fn, bufs, p};
         int64_t work = p[2] + p[0];
         int64_t grain = work >= EW_MIN_CHUNK ? 16 : EW_MIN_CHUNK / (work ? work : 1);
-        int64_t st = cpu_pool_for(pool, p[1], grain, 4, call_task, &c);
+        int64_t st = launch(L, fn, bufs, 3, p, 3, p[1], grain, 4);
         if (st) {
             int64_t pos = st - 1;
             snprintf(err, errlen,

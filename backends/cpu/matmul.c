@@ -109,6 +109,22 @@ static LLVMValueRef build_pack_a(CpuCg *c, const char *name, int MR, bool ta) {
     LLVMValueRef mr = cpu_i64(c, MR);
     LLVMValueRef npan = LLVMBuildSDiv(c->b, add(c, mc, cpu_i64(c, MR - 1)), mr, "");
     CpuLoop li, lr, lp;
+    if (ta) { /* stored [K, M]: for each k, MR contiguous rows */
+        LLVMValueRef ip = cpu_loop_begin(c, &li, cpu_i64(c, 0), npan, false);
+        LLVMValueRef dst0 = mul(c, mul(c, ip, kc), mr);
+        LLVMValueRef p = cpu_loop_begin(c, &lp, cpu_i64(c, 0), kc, false);
+        LLVMValueRef src = add(c, mul(c, add(c, pc, p), lda), add(c, ic, mul(c, ip, mr)));
+        LLVMValueRef dst = add(c, dst0, mul(c, p, mr));
+        LLVMValueRef r = cpu_loop_begin(c, &lr, cpu_i64(c, 0), mr, true);
+        LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSLT, add(c, mul(c, ip, mr), r), mc, "");
+        LLVMValueRef v = cpu_load(c, c->f32, A, add(c, src, LLVMBuildSelect(c->b, in, r, cpu_i64(c, 0), "")));
+        cpu_store(c, c->f32, LLVMBuildSelect(c->b, in, v, LLVMConstReal(c->f32, 0), ""), Ap, add(c, dst, r));
+        cpu_loop_end(c, &lr, NULL);
+        cpu_loop_end(c, &lp, NULL);
+        cpu_loop_end(c, &li, NULL);
+        LLVMBuildRetVoid(c->b);
+        return f;
+    }
     LLVMValueRef ip = cpu_loop_begin(c, &li, cpu_i64(c, 0), npan, false);
     LLVMValueRef dst0 = mul(c, mul(c, ip, kc), mr);
     LLVMValueRef r = cpu_loop_begin(c, &lr, cpu_i64(c, 0), mr, false);

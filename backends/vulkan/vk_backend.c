@@ -109,6 +109,9 @@ Backend *vk_backend_create(const BkOptions *o, char *err, size_t errlen) {
     const char *mm = getenv("TFC_VK_MATMUL"); /* "shared" | "direct": override the choice */
     st->cfg.mm_direct = mm ? strcmp(mm, "direct") == 0
                            : st->ctx.props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    const char *rows = getenv("TFC_VK_ROWS"); /* "wg" | "serial": override the choice */
+    st->cfg.rows_serial = rows ? strcmp(rows, "serial") == 0
+                               : st->ctx.props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     const char *tx = getenv("TFC_VK_MM_TX"); /* experiments: matmul threads per side (8 or 16) */
     if (tx && (atoi(tx) == 8 || atoi(tx) == 16) && (uint32_t)(atoi(tx) * atoi(tx)) <= l->max_wg_inv)
         st->cfg.mm_tx = (uint32_t)atoi(tx);

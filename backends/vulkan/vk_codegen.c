@@ -76,6 +76,7 @@ static void header(const Gen *g, Sb *b, int wgx, int wgy, const IrType *const *t
         sb_printf(b, "#extension GL_KHR_shader_subgroup_basic : require\n"
                      "#extension GL_KHR_shader_subgroup_arithmetic : require\n"
                      "#define HAVE_SUBGROUP 1\n");
+    if (reduce_helpers && g->cfg->rows_serial) sb_printf(b, "#define ROW_SERIAL 1\n");
     sb_printf(b, "layout(local_size_x = %d, local_size_y = %d) in;\n", wgx, wgy);
     sb_printf(b, "layout(push_constant) uniform PC { uint s[%d]; uint arg[%d]; } pc;\n",
               VK_NSYM, VK_NARG);

@@ -23,6 +23,8 @@
  * Decision a newcomer may question: the command buffer is recorded at every run rather
  * than once. Dispatch sizes, barriers and descriptor offsets all follow from the shapes
  * of this run; recording a few hundred dispatches costs microseconds next to the run.
+ * What is not cheap, the memory plan (cubic in the slots) and the descriptor writes, is
+ * skipped when every shape equals the last run's, as at every training step.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +254,8 @@ BkExec *vk_exec_compile(VkState *st, IrFunc *f, char *err, size_t errlen) {
     e->rank = xcalloc((size_t)e->nslots + 1, sizeof *e->rank);
     e->dims = xcalloc((size_t)e->nslots + 1, sizeof *e->dims);
     e->reg = xcalloc((size_t)e->nslots + 1, sizeof *e->reg);
+    e->plan_rank = xcalloc((size_t)e->nslots + 1, sizeof *e->plan_rank);
+    e->plan_dims = xcalloc((size_t)e->nslots + 1, sizeof *e->plan_dims);
     if (!ok) {
         vk_exec_destroy(e);
         return NULL;
@@ -290,6 +294,8 @@ void vk_exec_destroy(BkExec *e) {
     free(e->rank);
     free(e->dims);
     free(e->reg);
+    free(e->plan_rank);
+    free(e->plan_dims);
     free(e->kern_ns);
     free(e);
 }
@@ -562,6 +568,7 @@ static bool groups(const BkExec *e, const VkKernel *k, uint32_t g[3], char *err,
             rows = len ? (uint64_t)(numel_of(e, si) / len) : 0;
         }
         if (!rows) return false;
+        if (e->st->cfg.rows_serial) rows = (rows + e->st->cfg.wg - 1) / e->st->cfg.wg; /* a row each */
         g[0] = rows < l->max_groups_x ? (uint32_t)rows : l->max_groups_x;
         return true;
     }
@@ -735,11 +742,20 @@ bool vk_exec_run(BkExec *e, Tensor *const *weights, Tensor *const *inputs, Tenso
         pc.s[k] = s < 0 ? 0 : (uint32_t)s;
     }
     ref_env_free(&env);
-    if (ok) ok = plan(e, err, errlen);
+    /* the same shapes as the last run: its memory plan and descriptor sets still hold */
+    bool same = ok && e->planned &&
+                memcmp(e->rank, e->plan_rank, sizeof *e->rank * (size_t)e->nslots) == 0 &&
+                memcmp(e->dims, e->plan_dims, sizeof *e->dims * (size_t)e->nslots) == 0;
+    if (ok && !same) {
+        e->planned = false;
+        ok = plan(e, err, errlen);
+    }
     /* error buffer */
-    if (ok && (!e->errb.buf || e->errb.size < (uint64_t)(e->nchecked + 1) * 4))
+    if (ok && (!e->errb.buf || e->errb.size < (uint64_t)(e->nchecked + 1) * 4)) {
+        same = false;
         ok = vk_block_create(c, (uint64_t)(e->nchecked + 1) * 4, true, &e->errb, "the error buffer",
                              err, errlen);
+    }
     if (ok) memset(e->errb.map, 0xff, (size_t)(e->nchecked + 1) * 4);
     /* uploads: inputs and weights that a kernel reads or a result returns */
     uint64_t stage_bytes = 0;
@@ -804,7 +820,7 @@ bool vk_exec_run(BkExec *e, Tensor *const *weights, Tensor *const *inputs, Tenso
                                           .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                           .pBufferInfo = &infos[i]};
         }
-        fn->vkUpdateDescriptorSets(c->dev, (uint32_t)kk->nbind, w, 0, NULL);
+        if (!same) fn->vkUpdateDescriptorSets(c->dev, (uint32_t)kk->nbind, w, 0, NULL);
         if (need) {
             barrier(fn, e->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                     VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT,
@@ -848,6 +864,11 @@ bool vk_exec_run(BkExec *e, Tensor *const *weights, Tensor *const *inputs, Tenso
                     VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
         }
         ok = vkcheck(fn->vkEndCommandBuffer(e->cmd), "recording", err, errlen);
+    }
+    if (ok && !same) { /* every descriptor set now matches this plan */
+        memcpy(e->plan_rank, e->rank, sizeof *e->rank * (size_t)e->nslots);
+        memcpy(e->plan_dims, e->dims, sizeof *e->dims * (size_t)e->nslots);
+        e->planned = true;
     }
     if (ok) ok = submit_wait(e, err, errlen);
     if (ok && st->validate && st->ctx.inst.val->errors > st->val_seen) {

@@ -162,6 +162,7 @@ typedef struct {
     uint32_t mm_tx;        /* matmul threads per side (tile = 4 * mm_tx) */
     bool subgroup;
     bool mm_direct;        /* CPU device: matmul without shared memory (matmul.comp) */
+    bool rows_serial;      /* CPU device: one invocation per row, no barriers (common.glsl) */
 } VkGenCfg;
 
 /* Symbols of f in a fixed order (push-constant index). */
@@ -249,6 +250,10 @@ struct BkExec {
     int *rank;
     int64_t (*dims)[IR_MAX_RANK];
     VkRegion *reg;
+    /* the last run's shapes: a run with the same shapes keeps its plan and descriptors */
+    int *plan_rank;
+    int64_t (*plan_dims)[IR_MAX_RANK];
+    bool planned;
     /* --profile */
     double *kern_ns;
     int runs;

@@ -4,10 +4,17 @@ format is 8 bytes of header length, a JSON header, raw data), an input and the e
 logits, for tfc to match.
 
 usage: gpt2_torch.py OUTDIR --n_layer L --n_embd C --n_head H --vocab V --n_ctx N --B B --T T
-                     [--gen G]
+                     [--gen G] [--grad]
+       gpt2_torch.py --load DIR --idx IDX.npy --out LOGITS.npy
 With --gen G it also writes a Hugging Face config.json and greedy.txt: the prompt
 (idx[0]) and the G tokens greedy decoding appends to it, rerunning the whole model on
 the growing prefix (no cache: the simplest correct reference for tfc generate).
+With --grad it also writes targets.npy (next-token targets), loss.npy (the mean
+cross-entropy over all B*T positions, as tfc's cross_entropy) and grad/NAME.npy, the
+gradient of the loss with respect to every weight, by torch's autograd in float64.
+--load reads someone else's checkpoint (DIR/model.safetensors and DIR/config.json, e.g.
+what `tfc train --export DIR` wrote) and writes the logits of IDX.npy: the check that
+an exported GPT-2 is the model tfc trained, as any GPT-2 implementation reads it.
 Tests only: Debian's python3-torch is the oracle, never a dependency of tfc itself.
 """
 import argparse
@@ -34,6 +41,40 @@ def write_safetensors(path, tensors):
         f.write(raw)
         for b in blobs:
             f.write(b)
+
+
+def read_safetensors(path):
+    """F32 tensors of a safetensors file, as float64 torch tensors."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        assert e["dtype"] == "F32", f"{name}: dtype {e['dtype']}"
+        a, b = e["data_offsets"]
+        arr = np.frombuffer(raw[8 + n + a : 8 + n + b], dtype="<f4").reshape(e["shape"])
+        out[name] = torch.from_numpy(arr.astype(np.float64))
+    return out
+
+
+def load_and_run(d, idx_path, out_path):
+    with open(f"{d}/config.json") as f:
+        cfg = json.load(f)
+    assert cfg["model_type"] == "gpt2" and cfg["activation_function"] == "gelu_new", cfg
+    assert cfg["layer_norm_epsilon"] == 1e-5, cfg
+    p = read_safetensors(f"{d}/model.safetensors")
+    L, C, V = cfg["n_layer"], cfg["n_embd"], cfg["vocab_size"]
+    assert p["wte.weight"].shape == (V, C) and p["wpe.weight"].shape == (cfg["n_positions"], C)
+    extra = set(p) - {"wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias"} - {
+        k for k in p if k.startswith("h.") and int(k.split(".")[1]) < L}
+    assert not extra and len(p) == 4 + 12 * L, f"unexpected tensors: {sorted(extra)} ({len(p)} in all)"
+    idx = torch.from_numpy(np.load(idx_path).astype(np.int64))
+    logits = forward(p, idx, L, cfg["n_head"])
+    np.save(out_path, logits.numpy().astype(np.float32))
+    print(f"{d}: {L} layers, n_embd {C}, {cfg['n_head']} heads, vocab {V}; logits {tuple(logits.shape)}")
 
 
 def layernorm(x, w, b):
@@ -68,10 +109,16 @@ def forward(p, idx, n_layer, n_head):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("outdir")
+    ap.add_argument("outdir", nargs="?")
     for k, v in dict(n_layer=2, n_embd=48, n_head=3, vocab=101, n_ctx=32, B=2, T=5, seed=0, gen=0).items():
         ap.add_argument("--" + k, type=int, default=v)
+    ap.add_argument("--grad", action="store_true")
+    ap.add_argument("--load")
+    ap.add_argument("--idx")
+    ap.add_argument("--out")
     a = ap.parse_args()
+    if a.load:
+        return load_and_run(a.load, a.idx, a.out)
     g = torch.Generator().manual_seed(a.seed)
     C, V = a.n_embd, a.vocab
 
@@ -95,6 +142,20 @@ def main():
     write_safetensors(f"{a.outdir}/model.safetensors", {k: v.float() for k, v in p.items()})
     np.save(f"{a.outdir}/idx.npy", idx.numpy().astype(np.int32))
     np.save(f"{a.outdir}/expected.npy", logits.numpy().astype(np.float32))
+    if a.grad:
+        # Targets: the next token of each position (random for the last), as a training
+        # step on text sees them. Loss: mean cross-entropy over all B*T positions.
+        tgt = torch.cat([idx[:, 1:], torch.randint(0, V, (a.B, 1), generator=g)], dim=1)
+        leaves = {k: v.clone().requires_grad_(True) for k, v in p.items()}
+        lg = forward(leaves, idx, a.n_layer, a.n_head)
+        loss = torch.nn.functional.cross_entropy(lg.reshape(-1, V), tgt.reshape(-1))
+        loss.backward()
+        import os
+        os.makedirs(f"{a.outdir}/grad", exist_ok=True)
+        np.save(f"{a.outdir}/targets.npy", tgt.numpy().astype(np.int32))
+        np.save(f"{a.outdir}/loss.npy", np.array(loss.item(), dtype=np.float32))
+        for k, v in leaves.items():
+            np.save(f"{a.outdir}/grad/{k}.npy", v.grad.numpy().astype(np.float32))
     if a.gen:
         config = {"model_type": "gpt2", "n_layer": a.n_layer, "n_head": a.n_head, "n_embd": C,
                   "vocab_size": V, "n_positions": a.n_ctx, "activation_function": "gelu_new",

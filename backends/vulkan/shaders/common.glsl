@@ -3,9 +3,27 @@
 // header. Sums use subgroup arithmetic when the device has it (HAVE_SUBGROUP), shared
 // memory otherwise; max is always a shared-memory tree because it must propagate NaN
 // exactly like the reference backend, which subgroupMax does not promise.
-shared float red_f[WG];
-
+//
+// ROW_SERIAL (a CPU device, lavapipe): one invocation per row walks it in order and the
+// wg_* reductions are the identity, so no barrier runs. lavapipe runs a workgroup that
+// calls barrier() as coroutines switched at every barrier; the shared-memory tree made the
+// row kernels ~90% of a training step. The row loops below use these macros either way.
 float nanmax(float a, float b) { return (isnan(a) || isnan(b)) ? NAN_F : max(a, b); }
+#ifdef ROW_SERIAL
+#define ROW_LID 0u
+#define ROW_FIRST gl_GlobalInvocationID.x
+#define ROW_STEP (gl_NumWorkGroups.x * WG)
+#define ROW_WG 1u
+float wg_sum(float x) { return x; }
+float wg_max(float x) { return x; }
+int wg_isum(int x) { return x; }
+int wg_imax(int x) { return x; }
+#else
+#define ROW_LID gl_LocalInvocationID.x
+#define ROW_FIRST gl_WorkGroupID.x
+#define ROW_STEP gl_NumWorkGroups.x
+#define ROW_WG WG
+shared float red_f[WG];
 
 float wg_sum(float x) {
 #ifdef HAVE_SUBGROUP
@@ -70,3 +88,4 @@ int wg_imax(int x) {
     return r;
 }
 #endif
+#endif /* ROW_SERIAL */
