@@ -401,6 +401,12 @@ bool rt_train(const RtTrainOptions *o, char *err, size_t errlen) {
         goto done;
     }
     if (!rt_train_build(s, r.info, &r.g, err, errlen)) goto done;
+    if (o->compiled) {
+        *o->compiled = r.g.m;
+        r.g.m = NULL;
+        ok = true;
+        goto done;
+    }
     const char *export_dir = o->export_dir ? o->export_dir : s->export_dir;
     long n_head = 0;
     if (export_dir && !(rt_train_param(s, "n_head", &n_head) && rt_hf_export_check(r.g.m, n_head, why, sizeof why))) {

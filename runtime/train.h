@@ -46,6 +46,8 @@ typedef struct {
     const char *export_dir; /* overrides the script's `export`: a Hugging Face GPT-2 (hf_export.h) */
     int threads;          /* backend threads (0: the backend's default) */
     FILE *out;            /* progress, samples, the final line (NULL: stdout) */
+    IrModule **compiled;  /* when set: stop after building the step and hand its module
+                             (@forward, @loss, @train_step) to the caller (tfc compile) */
 } RtTrainOptions;
 
 /* Runs the script. User errors in the script are printed as diagnostics (file:line:col)

@@ -510,6 +510,23 @@ static int print_stats(IrModule *m, const DimValue *dims, int ndims, const FuncS
     return 0;
 }
 
+/* A training script starts with `train` (after comments), a model file does not. */
+static bool is_training_script(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = buf;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (*p != '#') break;
+        while (*p && *p != '\n') p++;
+    }
+    return strncmp(p, "train", 5) == 0 && (p[5] == ' ' || p[5] == '\t');
+}
+
 static int cmd_compile(Args *a) {
     if ((a->target && (strcmp(a->target, "vulkan") == 0 || strcmp(a->target, "cpu") == 0)) ||
         (a->emit && (strcmp(a->emit, "glsl") == 0 || strcmp(a->emit, "spirv") == 0))) {
@@ -532,7 +549,17 @@ static int cmd_compile(Args *a) {
         int rc = close_out(out, a->out);
         return ok ? rc : 1;
     }
-    IrModule *m = load_module(a);
+    IrModule *m = NULL;
+    if (is_training_script(a->file)) {
+        /* The whole step of a training script: @forward, @loss and @train_step, whose
+         * backward pass --grad would otherwise add. */
+        char err[1024] = "";
+        RtTrainOptions to = {.script = a->file, .compiled = &m};
+        if (!rt_train(&to, err, sizeof err)) return *err ? fail("%s%s", err, "") : 1;
+        a->grad = false;
+    } else {
+        m = load_module(a);
+    }
     if (!m) return 1;
     int rc = 0;
     if (a->grad) {

@@ -12,7 +12,7 @@
 # the loss falls: on lavapipe it takes about a minute since the row kernels run without
 # barriers (docs/vulkan-backend.md), and only the full run proves the accuracy.
 set -euo pipefail
-tfc=$1 root=$2
+tfc=$(realpath "$1") root=$(realpath "$2")
 if [ -n "${TFC_SKIP_SLOW:-}" ]; then echo "SKIP: TFC_SKIP_SLOW is set (learning tests are too slow under sanitizers)"; exit 0; fi
 if "$tfc" train /dev/null --target vulkan 2>&1 | grep -q "unknown target"; then
     echo "SKIP: this tfc was built without the Vulkan backend"; exit 0
