@@ -200,6 +200,7 @@ static const OpCase op_cases[] = {
     {"softmax axis 0", OP_SOFTMAX, 1, {2}, {{3, 5}}, {N1}, {.axis = 0}},
     {"log_softmax", OP_LOG_SOFTMAX, 1, {2}, {{3, 5}}, {N1}, {.axis = 1}},
     {"layernorm", OP_LAYERNORM, 3, {3, 1, 1}, {{2, 3, 5}, {5}, {5}}, {N1, N1, N1}, {.eps = 1e-5}},
+    {"cast (float to float)", OP_CAST, 1, {2}, {{3, 5}}, {N1}, {0}, 2, {3, 5}},
 };
 
 /* Every op with a float operand on its own. */
@@ -211,7 +212,7 @@ static void test_op_gradients(void **state) {
         start(&c);
         IrValue *args[3];
         for (int i = 0; i < oc->nargs; i++) {
-            char name[8];
+            char name[16];
             snprintf(name, sizeof name, "a%d", i);
             args[i] = read_weight(&c, name, ty(DT_F64, oc->rank[i], oc->dims[i]), oc->init[i]);
         }
