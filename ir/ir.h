@@ -152,6 +152,9 @@ void ir_module_destroy(IrModule *m);
 const char *ir_intern(IrModule *m, const char *s, size_t len);
 IrWeight *ir_module_add_weight(IrModule *m, const char *name, const IrType *t, IrInit init);
 IrWeight *ir_module_find_weight(const IrModule *m, const char *name);
+/* The position of weight `name` in m->weights (the order backends take weight tensors
+ * in), or -1. */
+int ir_module_weight_index(const IrModule *m, const char *name);
 IrFunc *ir_module_add_func(IrModule *m, const char *name);
 IrFunc *ir_module_find_func(const IrModule *m, const char *name);
 IrValue *ir_func_add_param(IrFunc *f, const char *name, const IrType *t);

@@ -82,6 +82,13 @@ IrWeight *ir_module_find_weight(const IrModule *m, const char *name) {
     return NULL;
 }
 
+int ir_module_weight_index(const IrModule *m, const char *name) {
+    int i = 0;
+    for (const IrWeight *w = m->weights; w; w = w->next, i++)
+        if (w->name == name || strcmp(w->name, name) == 0) return i;
+    return -1;
+}
+
 IrFunc *ir_module_add_func(IrModule *m, const char *name) {
     IrFunc *f = arena_alloc(&m->arena, sizeof *f);
     f->name = ir_intern(m, name, strlen(name));

@@ -169,13 +169,6 @@ static bool save_ckpt(Run *r, const char *path, int64_t step) {
     return rt_checkpoint_save(path, r->g.m, r->w, &st, r->err, r->errlen);
 }
 
-static int weight_index(const IrModule *m, const IrWeight *w) {
-    int i = 0;
-    for (const IrWeight *x = m->weights; x; x = x->next, i++)
-        if (x == w) return i;
-    return -1;
-}
-
 static void json_num(FILE *f, const char *key, double v) {
     if (isfinite(v)) fprintf(f, ",\"%s\":%.9g", key, v);
     else fprintf(f, ",\"%s\":null", key);
@@ -426,7 +419,7 @@ bool rt_train(const RtTrainOptions *o, char *err, size_t errlen) {
         if (strncmp(w->name, "optim.", 6) != 0) r.nparams += ir_type_static_elements(&w->type);
     r.upd_index = xcalloc((size_t)r.g.step->nresults, sizeof *r.upd_index);
     for (int i = 0; i < r.g.step->nresults; i++)
-        r.upd_index[i] = r.g.step->updates && r.g.step->updates[i] ? weight_index(r.g.m, r.g.step->updates[i]) : -1;
+        r.upd_index[i] = r.g.step->updates && r.g.step->updates[i] ? ir_module_weight_index(r.g.m, r.g.step->updates[i]->name) : -1;
     ok = train_loop(&r, o);
 done:
     if (r.b) {

@@ -64,13 +64,6 @@ static void rec_call(void *ctx, void **bufs, int nbufs, const int64_t *params, i
     r->ncalls++;
 }
 
-static int weight_index(const IrModule *m, const char *name) {
-    int i = 0;
-    for (const IrWeight *w = m->weights; w; w = w->next, i++)
-        if (w->name == name || strcmp(w->name, name) == 0) return i;
-    return -1;
-}
-
 static bool header_tensor(const IrType *t, int slot, Tensor *x, char *err, size_t errlen) {
     memset(x, 0, sizeof *x);
     x->dtype = t->dtype;
@@ -162,7 +155,7 @@ static bool write_driver(IrFunc *f, const CpuKernelInfo *kis, const bool *virt, 
         int s = f->nparams + nw + v->id;
         slot_of[v->id] = s;
         if (v->op == OP_WEIGHT) {
-            int wi = weight_index(f->module, v->attrs.name);
+            int wi = ir_module_weight_index(f->module, v->attrs.name);
             slot_of[v->id] = f->nparams + wi;
             ok = wi >= 0 && header_tensor(&v->type, f->nparams + wi, &ts[f->nparams + wi], err, errlen);
             have[f->nparams + wi] = true;

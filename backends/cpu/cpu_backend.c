@@ -215,16 +215,6 @@ static bool fail_at(const IrFunc *f, const IrValue *v, char *err, size_t errlen)
     return false;
 }
 
-static int weight_index(const IrModule *m, const char *name, const IrWeight **w) {
-    int i = 0;
-    for (const IrWeight *it = m->weights; it; it = it->next, i++)
-        if (it->name == name || strcmp(it->name, name) == 0) {
-            *w = it;
-            return i;
-        }
-    return -1;
-}
-
 static Tensor *clone(const Tensor *t) {
     char err[64];
     Tensor *c = tensor_create(t->dtype, t->rank, t->dims, err, sizeof err);
@@ -268,22 +258,10 @@ static bool eval_value(BkExec *e, Slot *slots, RefEnv *env, IrValue *v, Tensor *
     int s = slot_of(f, v);
     if (v->op == OP_INPUT) return true;
     if (v->op == OP_WEIGHT) {
-        const IrWeight *w = NULL;
-        int wi = weight_index(f->module, v->attrs.name, &w);
-        if (wi < 0) {
-            snprintf(err, errlen, "weight '%s' is not declared in the module", v->attrs.name);
-            return fail_at(f, v, err, errlen);
-        }
-        if (!weights || !weights[wi]) {
-            snprintf(err, errlen, "no tensor was given for weight '%s'", w->name);
-            return false;
-        }
-        char what[160];
-        snprintf(what, sizeof what, "weight '%s'", w->name);
-        if (!ref_env_match(env, &w->type, weights[wi], what, err, errlen)) return false;
-        if (!ref_env_match(env, &v->type, weights[wi], what, err, errlen))
-            return fail_at(f, v, err, errlen);
-        slots[s].t = weights[wi];
+        bool about_v;
+        Tensor *t = ref_weight_tensor(f->module, v, weights, env, &about_v, err, errlen);
+        if (!t) return about_v ? fail_at(f, v, err, errlen) : false;
+        slots[s].t = t;
         slots[s].owned = false;
         return true;
     }

@@ -78,6 +78,13 @@ bool ref_env_match(RefEnv *env, const IrType *t, const Tensor *x, const char *wh
  * whose shape follows from them, resolved from v's declared type through env for leaves
  * and for `given` ops; in both cases checked against the declared type (binding symbols
  * met for the first time). Writes the rank and dims. */
+/* The tensor weight op v reads: weights[i] for v's weight (one tensor per module weight,
+ * in module order), checked against the weight's declared type and v's, binding
+ * symbols. NULL with a message otherwise; *about_v tells whether the message concerns v
+ * itself (the caller then adds v's location). Shared by every backend. */
+Tensor *ref_weight_tensor(const IrModule *m, const IrValue *v, Tensor *const *weights, RefEnv *env,
+                          bool *about_v, char *err, size_t errlen);
+
 bool ref_value_shape(const IrValue *v, Tensor *const *args, RefEnv *env, int *rank,
                      int64_t *dims, char *err, size_t errlen);
 

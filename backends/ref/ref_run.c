@@ -96,16 +96,6 @@ static Tensor *clone(const Tensor *t) {
     return c;
 }
 
-static int weight_index(const IrModule *m, const char *name, const IrWeight **w) {
-    int i = 0;
-    for (const IrWeight *it = m->weights; it; it = it->next, i++)
-        if (it->name == name || strcmp(it->name, name) == 0) {
-            *w = it;
-            return i;
-        }
-    return -1;
-}
-
 static bool eval_value(Run *r, RefEnv *env, IrValue *v, Tensor *const *weights, char *err,
                        size_t errlen) {
     int s = slot_of(r, v);
@@ -116,22 +106,10 @@ static bool eval_value(Run *r, RefEnv *env, IrValue *v, Tensor *const *weights, 
     }
     if (v->op == OP_INPUT) return true; /* bound before the walk */
     if (v->op == OP_WEIGHT) {
-        const IrWeight *w = NULL;
-        int wi = weight_index(r->f->module, v->attrs.name, &w);
-        if (wi < 0) {
-            snprintf(err, errlen, "weight '%s' is not declared in the module", v->attrs.name);
-            return fail_at(r, v, err, errlen);
-        }
-        if (!weights || !weights[wi]) {
-            snprintf(err, errlen, "no tensor was given for weight '%s'", w->name);
-            return false;
-        }
-        char what[160];
-        snprintf(what, sizeof what, "weight '%s'", w->name);
-        if (!ref_env_match(env, &w->type, weights[wi], what, err, errlen)) return false;
-        if (!ref_env_match(env, &v->type, weights[wi], what, err, errlen))
-            return fail_at(r, v, err, errlen);
-        r->slots[s].t = weights[wi];
+        bool about_v;
+        Tensor *t = ref_weight_tensor(r->f->module, v, weights, env, &about_v, err, errlen);
+        if (!t) return about_v ? fail_at(r, v, err, errlen) : false;
+        r->slots[s].t = t;
         r->slots[s].owned = false;
         return true;
     }

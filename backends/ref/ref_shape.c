@@ -315,3 +315,25 @@ bool ref_value_shape(const IrValue *v, Tensor *const *args, RefEnv *env, int *ra
     snprintf(what, sizeof what, "the result of %%%d = %s", v->id, ir_op_name(v->op));
     return match_dims(env, &v->type, *rank, dims, what, err, errlen);
 }
+
+Tensor *ref_weight_tensor(const IrModule *m, const IrValue *v, Tensor *const *weights, RefEnv *env,
+                          bool *about_v, char *err, size_t errlen) {
+    int wi = ir_module_weight_index(m, v->attrs.name);
+    *about_v = true;
+    if (wi < 0) {
+        snprintf(err, errlen, "weight '%s' is not declared in the module", v->attrs.name);
+        return NULL;
+    }
+    const IrWeight *w = ir_module_find_weight(m, v->attrs.name);
+    *about_v = false;
+    if (!weights || !weights[wi]) {
+        snprintf(err, errlen, "no tensor was given for weight '%s'", w->name);
+        return NULL;
+    }
+    char what[160];
+    snprintf(what, sizeof what, "weight '%s'", w->name);
+    if (!ref_env_match(env, &w->type, weights[wi], what, err, errlen)) return NULL;
+    *about_v = true;
+    if (!ref_env_match(env, &v->type, weights[wi], what, err, errlen)) return NULL;
+    return weights[wi];
+}

@@ -325,16 +325,6 @@ static bool fail_at(const BkExec *e, const IrValue *v, char *err, size_t errlen)
     return false;
 }
 
-static int weight_index(const IrModule *m, const char *name, const IrWeight **w) {
-    int i = 0;
-    for (const IrWeight *it = m->weights; it; it = it->next, i++)
-        if (it->name == name || strcmp(it->name, name) == 0) {
-            *w = it;
-            return i;
-        }
-    return -1;
-}
-
 /* Step 1: shapes of every slot, symbols bound; the weight tensor of each weight slot. */
 static bool shapes(BkExec *e, RefEnv *env, Tensor *const *weights, Tensor *const *inputs,
                    const Tensor **host, char *err, size_t errlen) {
@@ -356,24 +346,12 @@ static bool shapes(BkExec *e, RefEnv *env, Tensor *const *weights, Tensor *const
         if (v->op == OP_INPUT) continue;
         int s = slot_index(e, v);
         if (v->op == OP_WEIGHT) {
-            const IrWeight *w = NULL;
-            int wi = weight_index(f->module, v->attrs.name, &w);
-            if (wi < 0) {
-                snprintf(err, errlen, "weight '%s' is not declared in the module", v->attrs.name);
-                return fail_at(e, v, err, errlen);
-            }
-            if (!weights || !weights[wi]) {
-                snprintf(err, errlen, "no tensor was given for weight '%s'", w->name);
-                return false;
-            }
-            char what[160];
-            snprintf(what, sizeof what, "weight '%s'", w->name);
-            if (!ref_env_match(env, &w->type, weights[wi], what, err, errlen)) return false;
-            if (!ref_env_match(env, &v->type, weights[wi], what, err, errlen))
-                return fail_at(e, v, err, errlen);
-            e->rank[s] = weights[wi]->rank;
-            memcpy(e->dims[s], weights[wi]->dims, sizeof e->dims[s]);
-            host[s] = weights[wi];
+            bool about_v;
+            Tensor *t = ref_weight_tensor(f->module, v, weights, env, &about_v, err, errlen);
+            if (!t) return about_v ? fail_at(e, v, err, errlen) : false;
+            e->rank[s] = t->rank;
+            memcpy(e->dims[s], t->dims, sizeof e->dims[s]);
+            host[s] = t;
             continue;
         }
         Tensor targs[16], *ta[16];
