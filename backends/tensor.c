@@ -51,7 +51,10 @@ Tensor *tensor_create(IrDType dt, int rank, const int64_t *dims, char *err, size
 
 void tensor_destroy(Tensor *t) {
     if (!t) return;
-    free(t->data);
+    if (t->release)
+        t->release(t->release_ctx);
+    else
+        free(t->data);
     free(t);
 }
 

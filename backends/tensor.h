@@ -12,7 +12,12 @@ typedef struct {
     IrDType dtype;
     int rank;
     int64_t dims[IR_MAX_RANK];
-    void *data; /* numel * dtype size bytes, 64-byte aligned */
+    void *data; /* numel * dtype size bytes; 64-byte aligned when tensor_create made it */
+    /* A tensor may borrow its data (a weight pointing into a mapped checkpoint): then
+     * tensor_destroy calls release(release_ctx) instead of freeing data. Borrowed data is
+     * aligned to its element size, which is all any backend assumes. */
+    void (*release)(void *ctx);
+    void *release_ctx;
 } Tensor;
 
 /* Returns NULL (and writes why into err) if the shape is invalid or too large. */

@@ -2,10 +2,10 @@
  * run on the chosen backend. The policy for mismatched checkpoints is stated in model_run.h.
  *
  * Decision a newcomer may question: the checkpoint is mapped (rt_st_map), not read, and
- * each weight the model wants is copied once out of the mapping into a tensor of its
- * own. The copy stays because backends take owned, 64-byte-aligned, writable host
- * tensors (and a device backend copies them to the device anyway); what the mapping
- * saves is reading the tensors the model ignores and a second buffer for the rest.
+ * a weight whose file dtype is the model's is borrowed from the mapping (zero-copy: the
+ * pages are read when a kernel first touches them, and tensors the model ignores are
+ * never read). Only a weight that needs converting (F16, BF16, F64 in the file) or whose
+ * data is misaligned is copied. The mapping is private, so nothing can write the file.
  */
 #include "model_run.h"
 
@@ -56,9 +56,13 @@ static bool fits(const IrWeight *w, const RtStInfo *e, const char *path, char *e
     return ok;
 }
 
-/* Tensor k of the mapped file as weight w's dtype (a copy; converted if need be). */
-static Tensor *take_weight(const IrWeight *w, const RtStMap *file, int k, char *err, size_t errlen) {
-    Tensor *t = rt_st_tensor(file, k, err, errlen);
+/* Tensor k of the mapped file as weight w's dtype: borrowed from the mapping when it can
+ * be (zero-copy), else copied and converted. */
+static Tensor *take_weight(const IrWeight *w, RtStMap *file, int k, char *err, size_t errlen) {
+    Tensor *t = rt_st_borrow(file, k);
+    if (t && t->dtype == w->type.dtype) return t;
+    tensor_destroy(t);
+    t = rt_st_tensor(file, k, err, errlen);
     if (!t || t->dtype == w->type.dtype) return t;
     Tensor *c = tensor_create(w->type.dtype, t->rank, t->dims, err, errlen);
     if (c)

@@ -231,10 +231,11 @@ struct RtStMap {
     Entry *entries;            /* in file (header) order */
     int n;
     char *path;
+    int refs;                  /* the caller's, plus one per borrowed tensor */
 };
 
 void rt_st_unmap(RtStMap *m) {
-    if (!m) return;
+    if (!m || --m->refs > 0) return;
     if (m->base) munmap(m->base, m->size);
     cJSON_Delete(m->root);
     free(m->entries);
@@ -244,6 +245,7 @@ void rt_st_unmap(RtStMap *m) {
 
 RtStMap *rt_st_map(const char *path, char *err, size_t errlen) {
     RtStMap *m = xcalloc(1, sizeof *m);
+    m->refs = 1;
     char *header = NULL;
     Entry **sorted = NULL;
     char why[512], n1[96], n2[96];
@@ -263,7 +265,9 @@ RtStMap *rt_st_map(const char *path, char *err, size_t errlen) {
     uint64_t fsize = (uint64_t)st.st_size;
     if (fsize < 8) FAIL("%s: not a safetensors file (shorter than the 8-byte header length)", path);
     if (fsize > (uint64_t)SIZE_MAX) FAIL("%s: too large to map", path);
-    void *base = mmap(NULL, (size_t)fsize, PROT_READ, MAP_PRIVATE, fd, 0);
+    /* Private and writable: a backend that writes into a borrowed weight gets its own
+     * copy of the page (copy-on-write); the file itself is never changed. */
+    void *base = mmap(NULL, (size_t)fsize, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (base == MAP_FAILED) FAIL("%s: cannot map: %s", path, strerror(errno));
     m->base = base;
     m->size = (size_t)fsize;
@@ -358,6 +362,24 @@ Tensor *rt_st_tensor(const RtStMap *m, int i, char *err, size_t errlen) {
     const Entry *e = &m->entries[i];
     Tensor *t = copy_entry(m->data + e->begin, e, why, sizeof why);
     if (!t) snprintf(err, errlen, "%s: tensor '%s': %s", m->path, shown(e->name, n1, sizeof n1), why);
+    return t;
+}
+
+static void release_mapping(void *m) { rt_st_unmap(m); }
+
+Tensor *rt_st_borrow(RtStMap *m, int i) {
+    const Entry *e = &m->entries[i];
+    size_t size = ir_dtype_size(e->dtype->dt);
+    const unsigned char *src = m->data + e->begin;
+    if ((int)size != e->dtype->size || (uintptr_t)src % size != 0) return NULL;
+    Tensor *t = xcalloc(1, sizeof *t);
+    t->dtype = e->dtype->dt;
+    t->rank = e->rank;
+    memcpy(t->dims, e->dims, sizeof t->dims[0] * (size_t)e->rank);
+    t->data = (void *)src;
+    t->release = release_mapping;
+    t->release_ctx = m;
+    m->refs++;
     return t;
 }
 

@@ -69,6 +69,11 @@ void rt_st_unmap(RtStMap *m);
 int rt_st_count(const RtStMap *m);
 /* Tensor i (in header order): false if i is out of range. */
 bool rt_st_entry(const RtStMap *m, int i, RtStInfo *out);
+/* Tensor i without a copy: its data points into the mapping, which then stays mapped
+ * until the tensor and the caller's map are both gone (rt_st_unmap may come first).
+ * NULL when the file's dtype needs converting (F16, BF16, F64, I64) or the data is not
+ * aligned to its element size; the caller then copies with rt_st_tensor. */
+Tensor *rt_st_borrow(RtStMap *m, int i);
 /* The index of name, or -1. */
 int rt_st_find(const RtStMap *m, const char *name);
 /* A new tensor holding tensor i's data converted to its dtype (I64 out of the i32 range

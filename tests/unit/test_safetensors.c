@@ -157,6 +157,40 @@ static void test_mapped(void **state) {
     expect_error(path("trunc.st"), "tensor 'w': data_offsets [0, 16] are outside the data section (10 bytes)");
 }
 
+/* Zero-copy: an aligned F32 tensor is borrowed from the mapping (its data is the mapped
+ * bytes) and stays valid after the caller unmaps; misaligned data is not borrowed. */
+static void test_borrow(void **state) {
+    char err[512];
+    float d[4] = {1, 2, 3, 4};
+    /* 8 + 64 header bytes (padded with spaces, as the format allows): aligned data. */
+    const char *json = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}       ";
+    assert_int_equal(strlen(json), 64);
+    write_st(path("borrow.st"), 0, json, d, 16);
+    RtStMap *m = rt_st_map(path("borrow.st"), err, sizeof err);
+    if (!m) fail_msg("%s", err);
+    RtStInfo info;
+    assert_true(rt_st_entry(m, 0, &info));
+    Tensor *t = rt_st_borrow(m, 0);
+    assert_non_null(t);
+    assert_ptr_equal(t->data, info.data);
+    assert_int_equal(t->rank, 2);
+    rt_st_unmap(m); /* the tensor keeps the mapping */
+    assert_true(((float *)t->data)[3] == 4.0f);
+    ((float *)t->data)[0] = 9; /* private mapping: the file is not changed */
+    tensor_destroy(t);
+    m = rt_st_map(path("borrow.st"), err, sizeof err);
+    Tensor *c = rt_st_tensor(m, 0, err, sizeof err);
+    assert_true(((float *)c->data)[0] == 1.0f);
+    tensor_destroy(c);
+    rt_st_unmap(m);
+    /* An unpadded 57-byte header puts the data at byte 65: not 4-aligned, so not borrowed. */
+    write_st(path("odd.st"), 0, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", d, 16);
+    m = rt_st_map(path("odd.st"), err, sizeof err);
+    if (!m) fail_msg("%s", err);
+    assert_null(rt_st_borrow(m, 0));
+    rt_st_unmap(m);
+}
+
 static void test_malformed(void **state) {
     float d[8] = {0};
     FILE *f = fopen(path("short.st"), "wb");
@@ -210,6 +244,7 @@ int main(void) {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_converted),
         cmocka_unit_test(test_mapped),
+        cmocka_unit_test(test_borrow),
         cmocka_unit_test(test_malformed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
