@@ -1069,7 +1069,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "train") == 0) return cmd_train(argc - 2, argv + 2);
     if (strcmp(cmd, "tokenize") == 0 || strcmp(cmd, "detokenize") == 0)
         return cmd_tokenize(argc - 2, argv + 2, strcmp(cmd, "detokenize") == 0);
-    if (!base) return fail("unknown command '%s' (commands: compile, opt, run, generate, passes, tokenize, detokenize; see tfc --help)", cmd, "");
+    if (!base) return fail("unknown command '%s' (commands: compile, opt, run, train, generate, tokenize, detokenize, conform, devices, passes; see tfc --help)", cmd, "");
     snprintf(usage, sizeof usage, "%s\n%s", base, usage_pass_flags);
     Args a = {0};
     bool ids_flag = false; /* generate --ids */
