@@ -25,7 +25,7 @@ typedef struct {
     size_t offset;
 } Token;
 
-enum { MAX_VALUES_PER_FUNC = 1 << 22, MAX_NAME = 4096 };
+enum { MAX_VALUES_PER_FUNC = 1 << 22, MAX_NAME = 4096, MAX_RESULTS = 1 << 16 };
 
 typedef struct {
     const char *src;
@@ -41,7 +41,15 @@ typedef struct {
         DiagLoc loc;
     } *binds;
     size_t nbinds, capbinds;
+    /* the current function's declared result types, returned values and updates */
+    IrType *rtypes;
+    IrValue **res;
+    IrWeight **upd;
+    int capres;
 } Parser;
+
+/* Room for result i (0-based); false with a message past MAX_RESULTS. */
+static bool result_room(Parser *p, int i);
 
 static DiagLoc here(Parser *p) { return diag_loc_at(p->diag, p->tok.offset); }
 
@@ -461,17 +469,13 @@ static bool parse_func(Parser *p) {
         if (!is_punct(p, ')') && !eat_punct(p, ',')) return false;
     }
     next(p);
-    IrType rtypes[64];
     int nr = 0;
     if (p->tok.kind != T_ARROW) return expected(p, "'->'");
     next(p);
     if (!eat_punct(p, '(')) return false;
     while (!is_punct(p, ')')) {
-        if (nr == 64) {
-            diag_error(p->diag, here(p), "too many results (the limit is 64)");
-            return false;
-        }
-        if (!parse_type(p, &rtypes[nr++])) return false;
+        if (!result_room(p, nr)) return false;
+        if (!parse_type(p, &p->rtypes[nr++])) return false;
         if (!is_punct(p, ')') && !eat_punct(p, ',')) return false;
     }
     next(p);
@@ -481,11 +485,14 @@ static bool parse_func(Parser *p) {
     if (!is_word(p, "return")) return expected(p, "a value definition or 'return'");
     DiagLoc rloc = here(p);
     next(p);
-    IrValue *res[64];
-    IrWeight *upd[64] = {0};
+    IrValue **res = p->res;
+    IrWeight **upd = p->upd;
     int n = 0;
     while (p->tok.kind == T_VALUE) {
-        if (n == 64) return expected(p, "at most 64 results");
+        if (!result_room(p, n)) return false;
+        res = p->res;
+        upd = p->upd;
+        upd[n] = NULL;
         if (!(res[n++] = parse_ref(p))) return false;
         if (p->tok.kind == T_ARROW) {
             next(p);
@@ -513,16 +520,29 @@ static bool parse_func(Parser *p) {
         return false;
     }
     for (int i = 0; i < n; i++) {
-        if (!ir_type_eq(&res[i]->type, &rtypes[i])) {
+        if (!ir_type_eq(&res[i]->type, &p->rtypes[i])) {
             char a[IR_TYPE_STR_MAX], b[IR_TYPE_STR_MAX];
             diag_error(p->diag, rloc, "result %d is declared %s but the value returned is %s", i,
-                       ir_type_str(&rtypes[i], a, sizeof a), ir_type_str(&res[i]->type, b, sizeof b));
+                       ir_type_str(&p->rtypes[i], a, sizeof a), ir_type_str(&res[i]->type, b, sizeof b));
             return false;
         }
     }
     ir_func_set_results(f, res, n);
     for (int i = 0; i < n; i++) ir_func_set_update(f, i, upd[i]);
     return eat_punct(p, '}');
+}
+
+static bool result_room(Parser *p, int i) {
+    if (i >= MAX_RESULTS) {
+        diag_error(p->diag, here(p), "too many results (the limit is %d)", MAX_RESULTS);
+        return false;
+    }
+    if (i < p->capres) return true;
+    p->capres = p->capres ? p->capres * 2 : 64;
+    p->rtypes = xrealloc(p->rtypes, sizeof *p->rtypes * (size_t)p->capres);
+    p->res = xrealloc(p->res, sizeof *p->res * (size_t)p->capres);
+    p->upd = xrealloc(p->upd, sizeof *p->upd * (size_t)p->capres);
+    return true;
 }
 
 static bool parse_weight(Parser *p) {
@@ -589,6 +609,9 @@ IrModule *ir_parse(const char *src, size_t len, Diag *diag) {
         if (p.tok.kind != T_EOF) ok = expected(&p, "end of file after the module");
     }
     free(p.binds);
+    free(p.rtypes);
+    free(p.res);
+    free(p.upd);
     if (!ok || diag->errors) {
         ir_module_destroy(p.m);
         return NULL;
