@@ -33,6 +33,8 @@
  *                         run() fail and is counted (tests use this)
  *   TFC_VK_MAX_ALLOC=N    cap device memory at N bytes (tests force out-of-memory)
  *   TFC_VK_MAX_RANGE=N    pretend maxStorageBufferRange is N bytes (tests the refusal)
+ *   TFC_VK_MAX_BINDINGS=N pretend the device allows N storage buffers per stage (tests the
+ *                         refusal of a device that lacks a needed feature)
  *   TFC_VK_STAGING=1      copy through a staging buffer even on unified memory
  *   TFC_VK_FAULT=device-lost   pretend the device was lost at the next submit
  *   TFC_VK_TIMEOUT_MS=N   how long a run may take on the device before it is abandoned

@@ -90,6 +90,8 @@ static void read_limits(VkInst *in, VkPhysicalDevice pd, VkLimitsT *l, VkPhysica
     l->max_groups_x = L->maxComputeWorkGroupCount[0];
     l->max_shared = L->maxComputeSharedMemorySize;
     l->max_bindings = L->maxPerStageDescriptorStorageBuffers;
+    uint64_t nb = env_u64("TFC_VK_MAX_BINDINGS");
+    if (nb && nb < l->max_bindings) l->max_bindings = (uint32_t)nb;
     l->max_push = L->maxPushConstantsSize;
     l->subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                         (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&

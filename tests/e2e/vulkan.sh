@@ -4,7 +4,8 @@
 #   GPT-2 (tiny) on --target vulkan against --target ref; the .tfcv artifact (runs
 #   without compiling a shader; truncated / other-version files get a message); the
 #   warm disk cache (second compile runs glslang zero times); --profile; and every
-#   fault we can force: no loader, no driver, --device 99, out of device memory, a
+#   fault we can force: no loader, no driver, --device 99, out of device memory, a buffer
+#   over maxStorageBufferRange, a device lacking a needed feature, a
 #   lost device. Prints SKIP (exit 0) when this machine has no Vulkan device.
 # usage: vulkan.sh TFC SOURCE_ROOT
 set -u
@@ -73,6 +74,7 @@ fault "no driver (devices)" "no Vulkan" VK_ICD_FILENAMES=/nonexistent -- devices
 fault "--device 99" "device 99" X=1 -- "${RUN[@]}" --device 99
 fault "out of device memory" "out of device memory" TFC_VK_MAX_ALLOC=100000 -- "${RUN[@]}"
 fault "buffer range" "maxStorageBufferRange" TFC_VK_MAX_RANGE=4096 -- "${RUN[@]}"
+fault "missing feature" "lacks a needed feature" TFC_VK_MAX_BINDINGS=2 -- "${RUN[@]}"
 fault "device lost" "VK_ERROR_DEVICE_LOST" TFC_VK_FAULT=device-lost -- "${RUN[@]}"
 $PY -c "import numpy as np; np.save('$T/badidx.npy', np.array([[1, 300]], dtype=np.int32))"
 fault "token past the vocabulary" "gather index 300 at position 1" X=1 -- run "$ROOT/models/gpt2.tfm" $D --target vulkan --input idx="$T/badidx.npy"
