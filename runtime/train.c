@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "backends/ref/ref.h"
 #include "runtime/checkpoint.h"
 #include "runtime/hf_export.h"
 #include "runtime/init.h"
@@ -248,12 +249,20 @@ static bool train_loop(Run *r, const RtTrainOptions *o) {
         double loss = ((float *)outs[0]->data)[0], gnorm = ((float *)outs[1]->data)[0];
         if (!isfinite(loss) || !isfinite(gnorm)) {
             rt_progress_end(&r->prog);
+            /* Replay the step on the reference interpreter to name the op that made the NaN. */
+            char first[256] = "", culprit[300] = "";
+            lr_t = new_scalar((float)lr);
+            st_t = new_scalar((float)step);
+            if (ref_find_nan(r->g.step, r->w, (Tensor *[]){idx, tgt, lr_t, st_t}, first, sizeof first))
+                snprintf(culprit, sizeof culprit, "; the first NaN comes from %s in @train_step", first);
+            tensor_destroy(lr_t);
+            tensor_destroy(st_t);
             char kept[600] = "no checkpoint was written";
             if (last_saved >= 0) snprintf(kept, sizeof kept, "the last good checkpoint, %s (step %lld), is kept",
                                           o->resume && last_saved == start ? o->resume : save, (long long)last_saved);
-            snprintf(err, errlen, "step %lld: the %s is %s; training stopped (%s)", (long long)step,
+            snprintf(err, errlen, "step %lld: the %s is %s%s; training stopped (%s)", (long long)step,
                      !isfinite(loss) ? "loss" : "gradient norm", isnan(!isfinite(loss) ? loss : gnorm) ? "NaN" : "infinite",
-                     kept);
+                     culprit, kept);
             for (int i = 0; i < nres; i++) tensor_destroy(outs[i]);
             ok = false;
             break;

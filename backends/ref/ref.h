@@ -43,6 +43,11 @@
  * naming the input, the dim and both sizes. Run-time errors (an out-of-range gather index
  * or cross_entropy target, an integer division by zero) are errors too. Returns false
  * with a message in err on any error; outputs are then all NULL. */
+/* Runs f on the reference backend until the first value (in definition order) that holds
+ * a NaN, and describes it in `what` ("%12 = log (line 5)"); false when no value does.
+ * For a training run that diverged: which op produced the NaN. */
+bool ref_find_nan(IrFunc *f, Tensor *const *weights, Tensor *const *inputs, char *what, size_t n);
+
 /* The interpreter as a Backend (ref_backend.c). */
 Backend *ref_backend_create(const BkOptions *o, char *err, size_t errlen);
 

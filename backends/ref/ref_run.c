@@ -9,6 +9,7 @@
  * are borrowed from the caller, never copied; a result that is an input or weight (or
  * appears twice in the result list) is copied so that every output is a new tensor.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,8 @@ typedef struct {
     IrFunc *f;
     Slot *slots;
     int nslots;
+    char *nan_at;   /* ref_find_nan: where the first NaN's value is described; NULL: off */
+    size_t nan_len;
 } Run;
 
 static int slot_of(const Run *r, const IrValue *v) {
@@ -154,11 +157,40 @@ static void release(Run *r, int s) {
     }
 }
 
+static bool has_nan(const Tensor *t) {
+    if (!t || t->dtype == DT_I32) return false;
+    for (int64_t i = 0, n = tensor_numel(t); i < n; i++)
+        if (isnan(ref_load(t, i))) return true;
+    return false;
+}
+
+static bool run(IrFunc *f, Tensor *const *weights, Tensor *const *inputs, Tensor **outputs,
+                char *nan_at, size_t nan_len, char *err, size_t errlen);
+
 bool ref_run(IrFunc *f, Tensor *const *weights, Tensor *const *inputs, Tensor **outputs,
              char *err, size_t errlen) {
+    return run(f, weights, inputs, outputs, NULL, 0, err, errlen);
+}
+
+bool ref_find_nan(IrFunc *f, Tensor *const *weights, Tensor *const *inputs, char *what, size_t n) {
+    Tensor **outs = xcalloc((size_t)f->nresults + 1, sizeof *outs);
+    char err[512];
+    *what = 0;
+    run(f, weights, inputs, outs, what, n, err, sizeof err);
+    for (int i = 0; i < f->nresults; i++) {
+        for (int j = i + 1; j < f->nresults; j++)
+            if (outs[j] == outs[i]) outs[j] = NULL;
+        tensor_destroy(outs[i]);
+    }
+    free(outs);
+    return *what != 0;
+}
+
+static bool run(IrFunc *f, Tensor *const *weights, Tensor *const *inputs, Tensor **outputs,
+                char *nan_at, size_t nan_len, char *err, size_t errlen) {
     for (int i = 0; i < f->nresults; i++) outputs[i] = NULL;
     ir_func_number(f);
-    Run r = {.f = f};
+    Run r = {.f = f, .nan_at = nan_at, .nan_len = nan_len};
     int nvalues = 0;
     for (IrValue *v = f->first; v; v = v->next)
         if (v->op != OP_INPUT) nvalues++;
@@ -194,6 +226,11 @@ bool ref_run(IrFunc *f, Tensor *const *weights, Tensor *const *inputs, Tensor **
     }
     for (IrValue *v = f->first; ok && v; v = v->next) {
         ok = eval_value(&r, &env, v, weights, err, errlen);
+        if (ok && r.nan_at && has_nan(r.slots[slot_of(&r, v)].t)) {
+            name_value(&r, v, r.nan_at, r.nan_len);
+            snprintf(err, errlen, "stopped at the first NaN");
+            ok = false;
+        }
         if (ok && v->op != OP_INPUT) release(&r, slot_of(&r, v));
     }
     for (int i = 0; ok && i < f->nresults; i++) {
