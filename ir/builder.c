@@ -50,6 +50,8 @@ static bool normalise(IrOp op, IrValue **args, int nargs, IrAttrs *at, char *err
     if (want & A_VALUE) clean.value = at->value;
     if (want & A_EPS) clean.eps = at->eps;
     if (want & A_KEEPDIM) clean.keepdim = at->keepdim;
+    if (want & A_SCALE) clean.scale = at->scale;
+    if (want & A_CAUSAL) clean.causal = at->causal;
     if (want & A_NAME) clean.name = at->name;
     *at = clean;
     return true;

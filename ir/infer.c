@@ -374,6 +374,81 @@ static bool infer_layernorm(RULE_ARGS) {
     return true;
 }
 
+/* Checks q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv] (v may be NULL) with equal batch
+ * dims and one float dtype, and a bias that broadcasts to [..., Tq, Tk]. */
+static bool attention_operands(IrOp op, const IrType *q, const IrType *k, const IrType *v,
+                               const IrType *bias, char *err, size_t errlen) {
+    TypeStrs ts;
+    bool ok = q->rank >= 2 && k->rank == q->rank && is_float(q->dtype) && k->dtype == q->dtype &&
+              ir_dim_eq(q->dims[q->rank - 1], k->dims[k->rank - 1]);
+    for (int i = 0; ok && i < q->rank - 2; i++) ok = ir_dim_eq(q->dims[i], k->dims[i]);
+    if (!ok)
+        FAIL("%s needs q [..., Tq, D] and k [..., Tk, D] of one float dtype and equal batch dims, "
+             "got %s and %s", ir_op_name(op), tstr(&ts, 0, q), tstr(&ts, 1, k));
+    if (v) {
+        ok = v->rank == k->rank && v->dtype == k->dtype && ir_dim_eq(v->dims[v->rank - 2], k->dims[k->rank - 2]);
+        for (int i = 0; ok && i < k->rank - 2; i++) ok = ir_dim_eq(v->dims[i], k->dims[i]);
+        if (!ok)
+            FAIL("%s needs v [..., Tk, Dv] matching k %s, got %s", ir_op_name(op), tstr(&ts, 0, k),
+                 tstr(&ts, 1, v));
+    }
+    if (bias) {
+        IrType scores = *q, out;
+        scores.dims[scores.rank - 1] = k->dims[k->rank - 2];
+        char why[160];
+        if (bias->dtype != q->dtype || !broadcast2(&scores, bias, &out, why, sizeof why) ||
+            !ir_type_eq(&out, &scores))
+            FAIL("%s needs a bias of dtype %s that broadcasts to the scores %s, got %s",
+                 ir_op_name(op), ir_dtype_name(q->dtype), tstr(&ts, 0, &scores), tstr(&ts, 1, bias));
+    }
+    return true;
+}
+
+static bool attention_arity(IrOp op, int n, int base, char *err, size_t errlen) {
+    if (n == base || n == base + 1) return true;
+    FAIL("%s takes %d operands, or %d with a bias, but %d were given", ir_op_name(op), base,
+         base + 1, n);
+}
+
+static bool infer_attention(RULE_ARGS) {
+    if (!attention_arity(op, n, 3, err, errlen) ||
+        !attention_operands(op, &a[0]->type, &a[1]->type, &a[2]->type, n == 4 ? &a[3]->type : NULL,
+                            err, errlen))
+        return false;
+    *out = a[0]->type;
+    out->dims[out->rank - 1] = a[2]->type.dims[a[2]->type.rank - 1];
+    return true;
+}
+
+static bool infer_attention_lse(RULE_ARGS) {
+    if (!attention_arity(op, n, 2, err, errlen) ||
+        !attention_operands(op, &a[0]->type, &a[1]->type, NULL, n == 3 ? &a[2]->type : NULL, err,
+                            errlen))
+        return false;
+    *out = a[0]->type;
+    out->rank--;
+    return true;
+}
+
+/* attention_grad(q, k, v, o, do, lse [, bias]) {index = 0 | 1 | 2}: d q, d k or d v. */
+static bool infer_attention_grad(RULE_ARGS) {
+    if (!attention_arity(op, n, 6, err, errlen) ||
+        !attention_operands(op, &a[0]->type, &a[1]->type, &a[2]->type, n == 7 ? &a[6]->type : NULL,
+                            err, errlen))
+        return false;
+    TypeStrs ts;
+    IrType o, lse;
+    if (!infer_attention(OP_ATTENTION, a, 3, at, NULL, &o, err, errlen)) return false;
+    infer_attention_lse(OP_ATTENTION_LSE, a, 2, at, NULL, &lse, err, errlen);
+    if (!ir_type_eq(&a[3]->type, &o) || !ir_type_eq(&a[4]->type, &o) || !ir_type_eq(&a[5]->type, &lse))
+        FAIL("attention_grad needs o and do of type %s and lse of type %s", tstr(&ts, 0, &o),
+             tstr(&ts, 1, &lse));
+    if (at->index < 0 || at->index > 2)
+        FAIL("attention_grad index is 0 (d q), 1 (d k) or 2 (d v), got %lld", (long long)at->index);
+    *out = a[at->index]->type;
+    return true;
+}
+
 static bool infer_cross_entropy(RULE_ARGS) {
     TypeStrs ts;
     const IrType *x = &a[0]->type, *t = &a[1]->type;

@@ -52,7 +52,7 @@ typedef enum {
 enum {
     A_AXIS = 1 << 0, A_AXES = 1 << 1, A_PERM = 1 << 2, A_START = 1 << 3, A_END = 1 << 4,
     A_PARTS = 1 << 5, A_INDEX = 1 << 6, A_VALUE = 1 << 7, A_EPS = 1 << 8,
-    A_KEEPDIM = 1 << 9, A_NAME = 1 << 10,
+    A_KEEPDIM = 1 << 9, A_NAME = 1 << 10, A_SCALE = 1 << 11, A_CAUSAL = 1 << 12,
 };
 
 /* Op flags used by the op table. */
@@ -69,7 +69,9 @@ typedef struct {
     int nints;
     double value; /* CONSTANT's value */
     double eps;   /* LAYERNORM */
+    double scale; /* ATTENTION*: the factor on q·k */
     bool keepdim;
+    bool causal;  /* ATTENTION*: query i sees keys j <= i + (Tk - Tq) */
     const char *name; /* interned: WEIGHT's checkpoint name, INPUT's name */
 } IrAttrs;
 

@@ -326,7 +326,7 @@ static bool parse_attrs(Parser *p, IrOp op, IrAttrs *a) {
         } names[] = {{"axis", A_AXIS},   {"axes", A_AXES},   {"perm", A_PERM},
                      {"start", A_START}, {"end", A_END},     {"parts", A_PARTS},
                      {"index", A_INDEX}, {"value", A_VALUE}, {"eps", A_EPS},
-                     {"keepdim", A_KEEPDIM}};
+                     {"keepdim", A_KEEPDIM}, {"scale", A_SCALE}, {"causal", A_CAUSAL}};
         unsigned bit = 0;
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
             if (is_word(p, names[i].name)) bit = names[i].bit;
@@ -353,6 +353,8 @@ static bool parse_attrs(Parser *p, IrOp op, IrAttrs *a) {
         case A_VALUE: ok = parse_double(p, &a->value); break;
         case A_EPS: ok = parse_double(p, &a->eps); break;
         case A_KEEPDIM: ok = parse_bool(p, &a->keepdim); break;
+        case A_SCALE: ok = parse_double(p, &a->scale); break;
+        case A_CAUSAL: ok = parse_bool(p, &a->causal); break;
         default: /* A_AXES, A_PERM */
             if (!eat_punct(p, '[')) return false;
             while (!is_punct(p, ']')) {
@@ -370,14 +372,14 @@ static bool parse_attrs(Parser *p, IrOp op, IrAttrs *a) {
     }
     next(p);
 check:
-    /* keepdim defaults to false; every other attribute the op has must be given. */
-    if ((want & ~seen & ~(unsigned)A_KEEPDIM) != 0) {
-        diag_error(p->diag, here(p), "%s is missing an attribute (it needs %s%s%s%s%s%s%s%s%s)",
+    /* keepdim and causal default to false; every other attribute the op has must be given. */
+    if ((want & ~seen & ~(unsigned)(A_KEEPDIM | A_CAUSAL)) != 0) {
+        diag_error(p->diag, here(p), "%s is missing an attribute (it needs %s%s%s%s%s%s%s%s%s%s)",
                    ir_op_name(op), want & A_AXIS ? "axis " : "", want & A_AXES ? "axes " : "",
                    want & A_PERM ? "perm " : "", want & A_START ? "start " : "",
                    want & A_END ? "end " : "", want & A_PARTS ? "parts " : "",
                    want & A_INDEX ? "index " : "", want & A_VALUE ? "value " : "",
-                   want & A_EPS ? "eps " : "");
+                   want & A_EPS ? "eps " : "", want & A_SCALE ? "scale " : "");
         return false;
     }
     return true;

@@ -90,7 +90,13 @@ static void print_attrs(FILE *out, const IrValue *v) {
         ir_print_double(out, a->eps);
         sep = ", ";
     }
-    if (want & A_KEEPDIM) fprintf(out, "%skeepdim = %s", sep, a->keepdim ? "true" : "false");
+    if (want & A_SCALE) {
+        fprintf(out, "%sscale = ", sep);
+        ir_print_double(out, a->scale);
+        sep = ", ";
+    }
+    if (want & A_KEEPDIM) fprintf(out, "%skeepdim = %s", sep, a->keepdim ? "true" : "false"), sep = ", ";
+    if (want & A_CAUSAL) fprintf(out, "%scausal = %s", sep, a->causal ? "true" : "false");
     fputc('}', out);
 }
 

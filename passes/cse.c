@@ -90,6 +90,8 @@ static uint64_t hash_value(const IrValue *v) {
     if (attrs & A_VALUE) h = mix(h, double_bits(at->value));
     if (attrs & A_EPS) h = mix(h, double_bits(at->eps));
     if (attrs & A_KEEPDIM) h = mix(h, (uint64_t)at->keepdim);
+    if (attrs & A_SCALE) h = mix(h, double_bits(at->scale));
+    if (attrs & A_CAUSAL) h = mix(h, (uint64_t)at->causal);
     if (attrs & A_NAME) h = hash_str(h, at->name);
     return h;
 }
@@ -121,6 +123,8 @@ static bool same_value(const IrValue *x, const IrValue *y) {
     if ((attrs & A_VALUE) && double_bits(a->value) != double_bits(b->value)) return false;
     if ((attrs & A_EPS) && double_bits(a->eps) != double_bits(b->eps)) return false;
     if ((attrs & A_KEEPDIM) && a->keepdim != b->keepdim) return false;
+    if ((attrs & A_SCALE) && double_bits(a->scale) != double_bits(b->scale)) return false;
+    if ((attrs & A_CAUSAL) && a->causal != b->causal) return false;
     /* Names are interned: equal names are the same pointer. */
     if ((attrs & A_NAME) && a->name != b->name) return false;
     return true;
