@@ -70,6 +70,10 @@ IrValue *ir_build(IrFunc *f, IrOp op, IrValue **args, int nargs, const IrAttrs *
         return NULL;
     }
     if (!normalise(op, args, nargs, &at, err, errlen)) return NULL;
+    if (op == OP_FUSED && !(at.body = ir_module_find_func(f->module, at.name))) {
+        snprintf(err, errlen, "fused refers to @%s, which is not a function defined before it", at.name);
+        return NULL;
+    }
     IrType type;
     if (!ir_infer(op, args, nargs, &at, given, &type, err, errlen)) return NULL;
     IrModule *m = f->module;

@@ -449,6 +449,27 @@ static bool infer_attention_grad(RULE_ARGS) {
     return true;
 }
 
+/* The body's parameter types are the operand types and its one result is the given type
+ * (the verifier checks which ops a body may hold). */
+static bool infer_fused(RULE_ARGS) {
+    if (!need_given(op, given, err, errlen)) return false;
+    const IrFunc *b = at->body;
+    TypeStrs ts;
+    if (!b) FAIL("fused needs its body function");
+    if (b->nparams != n || b->nresults != 1)
+        FAIL("fused @%s takes %d operands and gives 1 result, but its body has %d parameters and %d results",
+             b->name, n, b->nparams, b->nresults);
+    for (int i = 0; i < n; i++)
+        if (!ir_type_eq(&a[i]->type, &b->params[i]->type))
+            FAIL("fused @%s: operand %d is %s but the body's parameter is %s", b->name, i,
+                 tstr(&ts, 0, &a[i]->type), tstr(&ts, 1, &b->params[i]->type));
+    if (!ir_type_eq(&b->results[0]->type, given))
+        FAIL("fused @%s gives %s but its body returns %s", b->name, tstr(&ts, 0, given),
+             tstr(&ts, 1, &b->results[0]->type));
+    *out = *given;
+    return true;
+}
+
 static bool infer_cross_entropy(RULE_ARGS) {
     TypeStrs ts;
     const IrType *x = &a[0]->type, *t = &a[1]->type;

@@ -72,7 +72,8 @@ typedef struct {
     double scale; /* ATTENTION*: the factor on q·k */
     bool keepdim;
     bool causal;  /* ATTENTION*: query i sees keys j <= i + (Tk - Tq) */
-    const char *name; /* interned: WEIGHT's checkpoint name, INPUT's name */
+    const char *name; /* interned: WEIGHT's checkpoint name, INPUT's name, FUSED's body */
+    const struct IrFunc *body; /* FUSED: the function named `name` (ir_build finds it) */
 } IrAttrs;
 
 typedef struct IrValue IrValue;
@@ -159,6 +160,11 @@ IrWeight *ir_module_find_weight(const IrModule *m, const char *name);
 int ir_module_weight_index(const IrModule *m, const char *name);
 IrFunc *ir_module_add_func(IrModule *m, const char *name);
 IrFunc *ir_module_find_func(const IrModule *m, const char *name);
+/* Adds a function placed before `before` in the module's list (and so in its text). */
+IrFunc *ir_module_add_func_before(IrModule *m, const char *name, IrFunc *before);
+/* Whether f is the body of a fused kernel (its name starts with "fused."): such
+ * functions are parts of others, not entry points. */
+bool ir_func_is_body(const IrFunc *f);
 IrValue *ir_func_add_param(IrFunc *f, const char *name, const IrType *t);
 void ir_func_set_results(IrFunc *f, IrValue **vals, int n); /* no updates */
 void ir_func_set_update(IrFunc *f, int result, IrWeight *w);

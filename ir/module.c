@@ -101,6 +101,23 @@ IrFunc *ir_module_add_func(IrModule *m, const char *name) {
     return f;
 }
 
+IrFunc *ir_module_add_func_before(IrModule *m, const char *name, IrFunc *before) {
+    IrFunc *f = ir_module_add_func(m, name);
+    if (!before || before == f) return f;
+    /* unlink f from the tail, then link it in front of `before` */
+    IrFunc **pp = &m->funcs;
+    while (*pp != f) pp = &(*pp)->next;
+    *pp = NULL;
+    m->funcs_last = m->funcs;
+    while (m->funcs_last && m->funcs_last->next) m->funcs_last = m->funcs_last->next;
+    for (pp = &m->funcs; *pp != before; pp = &(*pp)->next) {}
+    f->next = before;
+    *pp = f;
+    return f;
+}
+
+bool ir_func_is_body(const IrFunc *f) { return strncmp(f->name, "fused.", 6) == 0; }
+
 IrFunc *ir_module_find_func(const IrModule *m, const char *name) {
     for (IrFunc *f = m->funcs; f; f = f->next)
         if (strcmp(f->name, name) == 0) return f;

@@ -368,47 +368,81 @@ static LLVMValueRef emit_cast(CpuCg *c, IrDType from, IrDType to, LLVMValueRef x
 typedef struct {
     const IrValue *v;
     int R, nin;
-    IrDType out, in[3];
+    IrDType out, in[CPU_EW_MAX_IN];
+    /* A fused kernel: its body, and the one inner-stride pattern its operand types
+     * predict (bit k: operand k is contiguous along the last axis, else broadcast). */
+    const IrFunc *body;
+    unsigned fused_pattern;
 } EwSpec;
 
-/* One element: loads the inputs at idx[k], computes, stores at oidx. */
-static void ew_element(CpuCg *c, const EwSpec *s, LLVMValueRef *inptr, LLVMValueRef *inidx,
-                       LLVMValueRef outptr, LLVMValueRef oidx, LLVMValueRef flat) {
-    const IrValue *v = s->v;
-    LLVMValueRef x[3];
-    for (int k = 0; k < s->nin; k++) x[k] = cpu_load(c, lty(c, s->in[k]), inptr[k], inidx[k]);
+/* The scalar result of op v on x[] (operand dtypes `in`, result dtype `out`); `flat` is
+ * the element's flat index (for arange). */
+static LLVMValueRef ew_compute(CpuCg *c, const IrValue *v, const IrDType *in, IrDType out,
+                               LLVMValueRef *x, LLVMValueRef flat) {
     LLVMValueRef r = NULL;
     unsigned fl = ir_op_flags(v->op);
     if (v->op == OP_CONSTANT) {
         r = fconst(c, (float)v->attrs.value);
-        if (s->out == DT_I32) {
+        if (out == DT_I32) {
             double d = v->attrs.value;
             int32_t iv = isnan(d) ? 0 : d >= 2147483647.0 ? INT32_MAX : d <= -2147483648.0 ? INT32_MIN : (int32_t)d;
             r = LLVMConstInt(c->i32, (unsigned long long)(int64_t)iv, 1);
         }
     } else if (v->op == OP_ARANGE) {
-        r = s->out == DT_I32 ? LLVMBuildTrunc(c->b, flat, c->i32, "") : LLVMBuildSIToFP(c->b, flat, c->f32, "");
+        r = out == DT_I32 ? LLVMBuildTrunc(c->b, flat, c->i32, "") : LLVMBuildSIToFP(c->b, flat, c->f32, "");
     } else if (v->op == OP_CAST) {
-        r = emit_cast(c, s->in[0], s->out, x[0]);
+        r = emit_cast(c, in[0], out, x[0]);
     } else if (v->op == OP_WHERE) {
-        LLVMValueRef cond = s->in[0] == DT_I32
+        LLVMValueRef cond = in[0] == DT_I32
                                 ? LLVMBuildICmp(c->b, LLVMIntNE, x[0], LLVMConstInt(c->i32, 0, 0), "")
                                 : LLVMBuildFCmp(c->b, LLVMRealUNE, x[0], fconst(c, 0.0), "");
         r = LLVMBuildSelect(c->b, cond, x[1], x[2], "");
     } else if (fl & F_MOVEMENT) {
         r = x[0];
     } else if (fl & F_BINARY) {
-        r = emit_binary(c, v->op, s->in[0], x[0], x[1]);
+        r = emit_binary(c, v->op, in[0], x[0], x[1]);
     } else {
-        r = emit_unary(c, v->op, s->in[0], x[0]);
+        r = emit_unary(c, v->op, in[0], x[0]);
     }
+    return r;
+}
+
+/* A fused body evaluated on one element: x[k] is parameter k's value. */
+static LLVMValueRef body_compute(CpuCg *c, const IrFunc *body, LLVMValueRef *x, LLVMValueRef flat) {
+    int n = 0;
+    for (const IrValue *v = body->first; v; v = v->next) n++;
+    LLVMValueRef *val = calloc((size_t)n, sizeof *val), r;
+    int id = 0, param = 0;
+    for (const IrValue *v = body->first; v; v = v->next, id++) {
+        ((IrValue *)v)->id = id;
+        if (v->op == OP_INPUT) {
+            val[id] = x[param++];
+            continue;
+        }
+        LLVMValueRef args[3];
+        IrDType in[3];
+        for (int i = 0; i < v->nargs; i++) args[i] = val[v->args[i]->id], in[i] = v->args[i]->type.dtype;
+        val[id] = ew_compute(c, v, in, v->type.dtype, args, flat);
+    }
+    r = val[body->results[0]->id];
+    free(val);
+    return r;
+}
+
+/* One element: loads the inputs at idx[k], computes, stores at oidx. */
+static void ew_element(CpuCg *c, const EwSpec *s, LLVMValueRef *inptr, LLVMValueRef *inidx,
+                       LLVMValueRef outptr, LLVMValueRef oidx, LLVMValueRef flat) {
+    LLVMValueRef x[CPU_EW_MAX_IN];
+    for (int k = 0; k < s->nin; k++) x[k] = cpu_load(c, lty(c, s->in[k]), inptr[k], inidx[k]);
+    LLVMValueRef r = s->body ? body_compute(c, s->body, x, flat) : ew_compute(c, s->v, s->in, s->out, x, flat);
     cpu_store(c, lty(c, s->out), r, outptr, oidx);
 }
 
 static void build_ew(CpuCg *c, const EwSpec *s, const char *name) {
     cpu_fn_begin(c, name);
     int R = s->R, nt = s->nin + 1;
-    LLVMValueRef dims[IR_MAX_RANK], base[4], st[4][IR_MAX_RANK], ptr[4];
+    LLVMValueRef dims[IR_MAX_RANK], base[CPU_EW_MAX_IN + 1], st[CPU_EW_MAX_IN + 1][IR_MAX_RANK],
+        ptr[CPU_EW_MAX_IN + 1];
     for (int d = 0; d < R; d++) dims[d] = cpu_param(c, d);
     for (int k = 0; k < nt; k++) {
         base[k] = cpu_param(c, R + k * (R + 1));
@@ -418,7 +452,7 @@ static void build_ew(CpuCg *c, const EwSpec *s, const char *name) {
     LLVMValueRef inner = dims[R - 1];
     CpuLoop rows;
     LLVMValueRef r = cpu_loop_begin(c, &rows, c->lo, c->hi, false);
-    LLVMValueRef rem = r, off[4];
+    LLVMValueRef rem = r, off[CPU_EW_MAX_IN + 1];
     for (int k = 0; k < nt; k++) off[k] = base[k];
     for (int d = R - 2; d >= 0; d--) {
         LLVMValueRef cd = LLVMBuildURem(c->b, rem, dims[d], "");
@@ -427,13 +461,16 @@ static void build_ew(CpuCg *c, const EwSpec *s, const char *name) {
             off[k] = LLVMBuildAdd(c->b, off[k], LLVMBuildMul(c->b, cd, st[k][d], ""), "");
     }
     LLVMValueRef flat0 = LLVMBuildMul(c->b, r, inner, "");
-    /* Patterns: output inner stride 1, input k inner stride (mask>>k & 1) ? 1 : 0. */
-    int npat = 1 << s->nin;
+    /* Patterns: output inner stride 1, input k inner stride (mask>>k & 1) ? 1 : 0. A fused
+     * kernel has up to CPU_EW_MAX_IN inputs, too many to enumerate: it gets the pattern
+     * its types predict, then the general loop. */
+    int npat = s->body ? 1 : 1 << s->nin;
     LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
     LLVMValueRef one = cpu_i64(c, 1), zero = cpu_i64(c, 0);
     LLVMValueRef out_contig = LLVMBuildICmp(c->b, LLVMIntEQ, st[0][R - 1], one, "");
     for (int pat = 0; pat <= npat; pat++) {
         bool general = pat == npat;
+        unsigned mask = s->body ? s->fused_pattern : (unsigned)pat;
         LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "pat");
         LLVMBasicBlockRef next = general ? NULL : LLVMAppendBasicBlockInContext(c->ctx, c->fn, "nextpat");
         if (general) {
@@ -441,7 +478,7 @@ static void build_ew(CpuCg *c, const EwSpec *s, const char *name) {
         } else {
             LLVMValueRef cond = out_contig;
             for (int k = 0; k < s->nin; k++) {
-                LLVMValueRef want = (pat >> k) & 1 ? one : zero;
+                LLVMValueRef want = (mask >> k) & 1 ? one : zero;
                 cond = LLVMBuildAnd(c->b, cond, LLVMBuildICmp(c->b, LLVMIntEQ, st[k + 1][R - 1], want, ""), "");
             }
             LLVMBuildCondBr(c->b, cond, body, next);
@@ -449,12 +486,12 @@ static void build_ew(CpuCg *c, const EwSpec *s, const char *name) {
         LLVMPositionBuilderAtEnd(c->b, body);
         CpuLoop jl;
         LLVMValueRef j = cpu_loop_begin(c, &jl, zero, inner, !general);
-        LLVMValueRef idx[3], oidx;
+        LLVMValueRef idx[CPU_EW_MAX_IN], oidx;
         for (int k = 0; k < s->nin; k++) {
             if (general)
                 idx[k] = LLVMBuildAdd(c->b, off[k + 1], LLVMBuildMul(c->b, j, st[k + 1][R - 1], ""), "");
             else
-                idx[k] = (pat >> k) & 1 ? LLVMBuildAdd(c->b, off[k + 1], j, "") : off[k + 1];
+                idx[k] = (mask >> k) & 1 ? LLVMBuildAdd(c->b, off[k + 1], j, "") : off[k + 1];
         }
         oidx = general ? LLVMBuildAdd(c->b, off[0], LLVMBuildMul(c->b, j, st[0][R - 1], ""), "")
                        : LLVMBuildAdd(c->b, off[0], j, "");
@@ -783,6 +820,45 @@ static const char *intern_kernel(CpuCg *c, const char *key, bool *is_new) {
 
 static bool dtype_ok(IrDType dt) { return dt == DT_F32 || dt == DT_I32; }
 
+/* A fused elementwise kernel, keyed by a hash of its body's text (equal bodies, as in
+ * the 12 layers of GPT-2, share one function). */
+static bool build_fused(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, const char **name,
+                        char *err, size_t errlen) {
+    const IrFunc *body = v->attrs.body;
+    if (v->nargs > CPU_EW_MAX_IN || (ir_op_flags(body->results[0]->op) & F_REDUCE)) {
+        snprintf(err, errlen, "the cpu backend has no kernel for fused @%s (%d operands%s)", body->name,
+                 v->nargs, (ir_op_flags(body->results[0]->op) & F_REDUCE) ? ", a reduction" : "");
+        return false;
+    }
+    EwSpec s = {.v = v, .out = v->type.dtype, .nin = v->nargs, .body = body};
+    s.R = v->type.rank > 0 ? v->type.rank : 1;
+    const IrType *o = &v->type;
+    for (int k = 0; k < v->nargs; k++) {
+        const IrType *t = &v->args[k]->type;
+        s.in[k] = t->dtype;
+        bool bcast = t->rank == 0 || (!t->dims[t->rank - 1].sym && t->dims[t->rank - 1].size == 1 &&
+                                      !(o->rank > 0 && !o->dims[o->rank - 1].sym && o->dims[o->rank - 1].size == 1));
+        if (!bcast) s.fused_pattern |= 1u << k;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    ir_print_func(mem, (IrFunc *)body);
+    fclose(mem);
+    /* the body's name is not part of what it computes */
+    const char *from = strchr(text, '(');
+    uint64_t h = cpu_hash(from ? from : text, strlen(from ? from : text), 0);
+    free(text);
+    char key[96];
+    snprintf(key, sizeof key, "fused.%016llx.%d.%x", (unsigned long long)h, s.R, s.fused_pattern);
+    bool is_new;
+    *name = intern_kernel(c, key, &is_new);
+    ki->kind = CPU_K_EW;
+    ki->rank = s.R;
+    if (is_new) build_ew(c, &s, *name);
+    return true;
+}
+
 bool cpu_cg_value(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, char *err, size_t errlen) {
     char key[256];
     const IrDType dt = v->type.dtype;
@@ -859,6 +935,9 @@ bool cpu_cg_value(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, char *err, size
         if (dt != DT_F32 || v->args[1]->type.dtype != DT_I32) goto f32_only;
         name = intern_kernel(c, "cross_entropy", &is_new);
         if (is_new) build_xent(c, name);
+        break;
+    case OP_FUSED:
+        if (!build_fused(c, v, ki, &name, err, errlen)) return false;
         break;
     case OP_GATHER:
         ki->kind = CPU_K_GATHER;

@@ -24,9 +24,12 @@
  * [lo, hi) the part of the parallel range this call does. Returns 0, or an error code. */
 typedef int64_t (*CpuKernelFn)(void **bufs, const int64_t *params, int64_t lo, int64_t hi);
 
+/* Most inputs of one elementwise kernel (a fused one; plain ops have at most 3). */
+enum { CPU_EW_MAX_IN = 8 };
+
 typedef enum {
     /* Strided elementwise over an iteration space of rank R (leaves, unary, binary,
-     * where, cast and the movement ops that are copies). bufs: out, in0, in1, ...
+     * where, cast, the movement ops that are copies, and fused bodies). bufs: out, in0, in1, ...
      * params: dims[R], then per tensor k (out first, then the inputs):
      * base_k, strides_k[R] (in elements). Parallel range: rows = prod(dims[0..R-2]).
      * Returns 1 on an i32 division by zero, 2 on an i32 negative power. */

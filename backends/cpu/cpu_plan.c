@@ -53,7 +53,7 @@ static int64_t prod(const int64_t *d, int from, int to) {
 /* The EW params for an iteration space dims[R] (R >= 1): out base/strides, then inputs. */
 typedef struct {
     int R, nt;
-    int64_t p[IR_MAX_RANK * 5 + 8];
+    int64_t p[IR_MAX_RANK + (CPU_EW_MAX_IN + 1) * (IR_MAX_RANK + 1)];
 } EwParams;
 
 static void ew_init(EwParams *e, int R, const int64_t *dims, int rank) {
@@ -87,7 +87,7 @@ static bool ew(const CpuLaunch *L, const IrValue *v, const CpuKernelInfo *ki, Cp
     int64_t os[IR_MAX_RANK], is[IR_MAX_RANK];
     contig_strides(out->rank, out->dims, os);
     EwParams e;
-    void *bufs[4] = {out->data};
+    void *bufs[CPU_EW_MAX_IN + 1] = {out->data};
     int64_t st;
     if (v->op == OP_CONCAT) {
         int64_t pos = 0;
@@ -126,7 +126,7 @@ static bool ew(const CpuLaunch *L, const IrValue *v, const CpuKernelInfo *ki, Cp
         bufs[1] = a[0]->data;
         break;
     }
-    default: /* unary, binary, where, cast, broadcast: NumPy broadcasting */
+    default: /* unary, binary, where, cast, broadcast, fused: NumPy broadcasting */
         for (int i = 0; i < v->nargs; i++) {
             int64_t s[IR_MAX_RANK];
             ref_broadcast_strides(a[i]->rank, a[i]->dims, out->rank, out->dims, s);

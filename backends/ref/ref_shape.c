@@ -168,7 +168,7 @@ static bool operand_shape(const IrValue *v, Tensor *const *a, int *rank, int64_t
     *from_type = false;
     switch (v->op) {
     case OP_INPUT: case OP_WEIGHT: case OP_CONSTANT: case OP_ARANGE: case OP_RESHAPE:
-    case OP_BROADCAST: case OP_SCATTER_ADD:
+    case OP_BROADCAST: case OP_SCATTER_ADD: case OP_FUSED:
         *from_type = true;
         return true;
     case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM:

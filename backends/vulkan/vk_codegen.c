@@ -267,6 +267,74 @@ static bool dtype_ok(const IrValue *v, const IrType *t, char *err, size_t errlen
     return false;
 }
 
+/* A fused body as one grid loop: each operand read at its broadcast offset, then one
+ * local per body value, each the same expression the op's own kernel would use. */
+static bool fused_kernel(const Gen *g, Out *o, const IrValue *v, const IrType **ts, const int *slots,
+                         int nt, char *err, size_t errlen) {
+    const IrFunc *body = v->attrs.body;
+    if (ir_op_flags(body->results[0]->op) & F_REDUCE) {
+        snprintf(err, errlen, "%%%d = fused @%s: the vulkan backend has no fused reductions", v->id, body->name);
+        return false;
+    }
+    Sb b = {0};
+    header(g, &b, (int)g->cfg->wg, 1, ts, nt, false, false);
+    sb_printf(&b, "%s", float_helpers);
+    grid_loop_open(&b, "N0");
+    int id = 0, param = 0;
+    for (const IrValue *x = body->first; x; x = x->next) ((IrValue *)x)->id = id++;
+    for (const IrValue *x = body->first; x; x = x->next) {
+        const char *t = glsl_type(x->type.dtype);
+        if (x->op == OP_INPUT) {
+            char var[16];
+            snprintf(var, sizeof var, "o%d", ++param);
+            bcast_off(&b, &v->type, 0, v->type.rank, ts[param], param, ts[param]->rank, "i", var);
+            sb_printf(&b, "    %s v%d = b%d.d[o%d];\n", t, x->id, param, param);
+            continue;
+        }
+        bool ints = x->nargs && x->args[0]->type.dtype == DT_I32;
+        sb_printf(&b, "    %s v%d;\n    { ", t, x->id);
+        if (x->op == OP_CONSTANT) {
+            if (x->type.dtype == DT_I32)
+                sb_printf(&b, "v%d = %d;", x->id, (int)to_i32(x->attrs.value));
+            else
+                sb_printf(&b, "v%d = ", x->id), float_lit(&b, x->attrs.value), sb_printf(&b, ";");
+        } else if (x->op == OP_CAST) {
+            if (x->type.dtype == x->args[0]->type.dtype)
+                sb_printf(&b, "v%d = v%d;", x->id, x->args[0]->id);
+            else if (x->type.dtype == DT_I32)
+                sb_printf(&b, "float x = v%d; v%d = isnan(x) ? 0 : x >= 2147483647.0 ? 2147483647 : "
+                              "x <= -2147483648.0 ? (-2147483647 - 1) : int(x);", x->args[0]->id, x->id);
+            else
+                sb_printf(&b, "v%d = float(v%d);", x->id, x->args[0]->id);
+        } else if (x->op == OP_WHERE) {
+            if (x->args[0]->type.dtype == DT_I32)
+                sb_printf(&b, "bool c = v%d != 0;", x->args[0]->id);
+            else
+                sb_printf(&b, "float cf = v%d; bool c = cf != 0.0 || isnan(cf);", x->args[0]->id);
+            sb_printf(&b, " v%d = c ? v%d : v%d;", x->id, x->args[1]->id, x->args[2]->id);
+        } else if (ir_op_flags(x->op) & F_BINARY) {
+            sb_printf(&b, "%s a = v%d; %s b = v%d; v%d = %s;", glsl_type(x->args[0]->type.dtype),
+                      x->args[0]->id, glsl_type(x->args[1]->type.dtype), x->args[1]->id, x->id,
+                      binary_expr(x->op, ints));
+        } else {
+            const char *e = unary_expr(x->op, ints);
+            if (!e) {
+                snprintf(err, errlen, "%%%d = fused @%s: %s is not defined on i32", v->id, body->name,
+                         ir_op_name(x->op));
+                free(b.s);
+                return false;
+            }
+            sb_printf(&b, "%s x = v%d; v%d = %s;", glsl_type(x->args[0]->type.dtype), x->args[0]->id,
+                      x->id, e);
+        }
+        sb_printf(&b, " }\n");
+    }
+    sb_printf(&b, "    b0.d[i] = v%d;\n", body->results[0]->id);
+    grid_loop_close(&b);
+    set_binds(add_kernel(o, VK_K_ELEM, &b, ""), nt, slots, false);
+    return true;
+}
+
 bool vk_codegen_value(const IrValue *v, const VkSyms *syms, const VkGenCfg *cfg,
                       VkSlotFn slot_of, void *sctx, VkKernel **ks, int *nks, int *cap,
                       char *err, size_t errlen) {
@@ -282,7 +350,8 @@ bool vk_codegen_value(const IrValue *v, const VkSyms *syms, const VkGenCfg *cfg,
     slots[0] = slot_of(sctx, v);
     int nt = 1;
     if (v->op != OP_CONCAT) {
-        if (v->nargs + 1 > VK_MAX_BIND - 1) {
+        /* one binding stays free for the error buffer, which fused kernels never need */
+        if (v->nargs + 1 > VK_MAX_BIND - (v->op == OP_FUSED ? 0 : 1)) {
             snprintf(err, errlen, "%%%d = %s has too many operands for one kernel", v->id,
                      ir_op_name(v->op));
             return false;
@@ -388,6 +457,8 @@ bool vk_codegen_value(const IrValue *v, const VkSyms *syms, const VkGenCfg *cfg,
         set_binds(add_kernel(&o, VK_K_ELEM, &b, ""), 4, slots, false);
         return true;
     }
+    case OP_FUSED:
+        return fused_kernel(&g, &o, v, ts, slots, nt, err, errlen);
     case OP_MATMUL: {
         int r = v->type.rank, xr = ts[1]->rank, yr = ts[2]->rank;
         int tx = (int)cfg->mm_tx;

@@ -1,0 +1,192 @@
+/* fuse_elementwise.c — chains of elementwise ops become one `fused` kernel each.
+ *
+ * A group grows backwards from a root (an elementwise op):
+ * an operand joins when it is elementwise itself and every use of it is inside the
+ * group, so nothing outside ever needs it in memory. The group's ops are copied into a
+ * body function `@fused.N` (placed before the function, so the text reads top down) and
+ * the root is replaced by `fused @fused.N` on the group's outside operands. Scalar
+ * constants are copied into the body rather than passed in.
+ *
+ * Why this is exact: every member's shape broadcasts into the root's iteration shape
+ * (elementwise results are the broadcast of their operands), so computing each output
+ * element by evaluating the whole chain at that element, each operand read at its
+ * broadcast index, gives what the separate kernels give, op by op and rounding by
+ * rounding.
+ *
+ * Decisions a newcomer may question:
+ *   - Operands are visited in decreasing definition order, so by the time one is
+ *     considered all its users (defined later) are decided; a value used twice inside
+ *     one group joins once both users have.
+ *   - A value with a use outside the group is never recomputed inside it: duplicating
+ *     work to save a store is a trade this pass does not make yet.
+ *   - Groups take at most FUSE_MAX_INPUTS outside operands: with the output that is six
+ *     storage buffers, what the Vulkan backend asks of a device (many allow only eight).
+ *     A candidate that would exceed it stays outside.
+ */
+#include "passes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { FUSE_MAX_INPUTS = 5 };
+
+/* Elementwise ops that cannot fail at run time (an i32 division or power can: those keep
+ * their own kernel, whose error message names the operands). */
+static bool is_elementwise(const IrValue *v) {
+    if (!(ir_op_flags(v->op) & (F_UNARY | F_BINARY | F_ELEMENTWISE))) return false;
+    if (v->type.dtype != DT_F32 && v->type.dtype != DT_I32) return false;
+    if (v->type.dtype == DT_I32 && (v->op == OP_DIV || v->op == OP_POW)) return false;
+    for (int i = 0; i < v->nargs; i++)
+        if (v->args[i]->type.dtype != DT_F32 && v->args[i]->type.dtype != DT_I32) return false;
+    return true;
+}
+
+static bool is_scalar_constant(const IrValue *v) { return v->op == OP_CONSTANT && v->type.rank == 0; }
+
+typedef struct {
+    IrValue **vals;  /* by id */
+    int *group;      /* by id: the group a value belongs to, -1: none */
+    int *inner_uses; /* by id: uses by members of the group being grown */
+    bool *result;    /* by id: a result of the function */
+    int n;
+} Ctx;
+
+/* Outside operands of the group `g` (members marked in c->group), in first-use order. */
+static int outside_operands(const Ctx *c, int g, int lo, int hi, IrValue **out, int max) {
+    int k = 0;
+    for (int id = lo; id <= hi; id++) {
+        IrValue *v = c->vals[id];
+        if (c->group[id] != g) continue;
+        for (int i = 0; i < v->nargs; i++) {
+            IrValue *a = v->args[i];
+            if ((a->op != OP_INPUT && c->group[a->id] == g) || is_scalar_constant(a)) continue;
+            bool seen = false;
+            for (int j = 0; j < k && !seen; j++) seen = out[j] == a;
+            if (seen) continue;
+            if (k == max) return max + 1;
+            out[k++] = a;
+        }
+    }
+    return k;
+}
+
+static int count_new_operands(const Ctx *c, int g, const IrValue *cand, IrValue **ops, int nops) {
+    int extra = 0;
+    for (int i = 0; i < cand->nargs; i++) {
+        IrValue *a = cand->args[i];
+        if (is_scalar_constant(a) || (a->op != OP_INPUT && c->group[a->id] == g)) continue;
+        bool seen = false;
+        for (int j = 0; j < nops && !seen; j++) seen = ops[j] == a;
+        for (int j = 0; j < i && !seen; j++) seen = cand->args[j] == a;
+        extra += !seen;
+    }
+    return extra;
+}
+
+/* Grows group g from root; returns the lowest member id. */
+static int grow(Ctx *c, IrValue *root, int g) {
+    c->group[root->id] = g;
+    for (int i = 0; i < root->nargs; i++)
+        if (root->args[i]->op != OP_INPUT) c->inner_uses[root->args[i]->id]++;
+    int lo = root->id;
+    for (int id = root->id - 1; id >= 0; id--) {
+        IrValue *v = c->vals[id];
+        if (c->inner_uses[id] == 0 || c->group[id] >= 0 || c->result[id] || !is_elementwise(v) ||
+            c->inner_uses[id] != v->uses)
+            continue;
+        /* the operands the group would read from outside if v joined */
+        IrValue *ops[FUSE_MAX_INPUTS + 1];
+        int nops = outside_operands(c, g, lo, root->id, ops, FUSE_MAX_INPUTS);
+        if (nops - 1 + count_new_operands(c, g, v, ops, nops) > FUSE_MAX_INPUTS) continue;
+        c->group[id] = g;
+        lo = id;
+        for (int i = 0; i < v->nargs; i++)
+            if (v->args[i]->op != OP_INPUT) c->inner_uses[v->args[i]->id]++;
+    }
+    return lo;
+}
+
+static void fresh_body_name(IrModule *m, char *buf, size_t n) {
+    for (int k = 0;; k++) {
+        snprintf(buf, n, "fused.%d", k);
+        if (!ir_module_find_func(m, buf)) return;
+    }
+}
+
+/* Copies group g (ids lo..root) into a new body and replaces the root by a fused op. */
+static void outline(Ctx *c, IrFunc *f, IrValue *root, int g, int lo) {
+    IrModule *m = f->module;
+    IrValue *ops[FUSE_MAX_INPUTS + 1];
+    int nops = outside_operands(c, g, lo, root->id, ops, FUSE_MAX_INPUTS);
+    char name[32], err[256];
+    fresh_body_name(m, name, sizeof name);
+    IrFunc *body = ir_module_add_func_before(m, name, f);
+    IrValue **copy = xcalloc((size_t)(root->id - lo + 1), sizeof *copy);
+    IrValue *params[FUSE_MAX_INPUTS];
+    for (int i = 0; i < nops; i++) {
+        char pname[16];
+        snprintf(pname, sizeof pname, "x%d", i);
+        params[i] = ir_func_add_param(body, pname, &ops[i]->type);
+    }
+    for (int id = lo; id <= root->id; id++) {
+        IrValue *v = c->vals[id];
+        if (c->group[id] != g) continue;
+        IrValue *args[3];
+        for (int i = 0; i < v->nargs; i++) {
+            IrValue *a = v->args[i];
+            if (a->op != OP_INPUT && c->group[a->id] == g) {
+                args[i] = copy[a->id - lo];
+            } else if (is_scalar_constant(a)) {
+                args[i] = ir_build(body, OP_CONSTANT, NULL, 0, &a->attrs, &a->type, NULL, err, sizeof err);
+            } else {
+                int k = 0;
+                while (ops[k] != a) k++;
+                args[i] = params[k];
+            }
+        }
+        copy[id - lo] = ir_build(body, v->op, args, v->nargs, &v->attrs,
+                                 (ir_op_flags(v->op) & F_TYPE_GIVEN) ? &v->type : NULL, NULL, err, sizeof err);
+    }
+    ir_func_set_results(body, &copy[root->id - lo], 1);
+    free(copy);
+    IrAttrs at = {.name = body->name};
+    IrValue *fused = ir_build(f, OP_FUSED, ops, nops, &at, &root->type, root, err, sizeof err);
+    fused->loc = root->loc;
+    ir_replace_uses(f, root, fused);
+    for (int id = root->id; id >= lo; id--)
+        if (c->group[id] == g) ir_value_remove(f, c->vals[id]);
+}
+
+static bool fuse_func(IrFunc *f) {
+    ir_func_count_uses(f);
+    int n = 0;
+    for (IrValue *v = f->first; v; v = v->next) v->id = n++;
+    Ctx c = {xcalloc((size_t)n + 1, sizeof *c.vals), xcalloc((size_t)n + 1, sizeof *c.group),
+             xcalloc((size_t)n + 1, sizeof *c.inner_uses), xcalloc((size_t)n + 1, sizeof *c.result), n};
+    for (IrValue *v = f->first; v; v = v->next) c.vals[v->id] = v, c.group[v->id] = -1;
+    for (int i = 0; i < f->nresults; i++) c.result[f->results[i]->id] = true;
+    bool changed = false;
+    int groups = 0;
+    for (int id = n - 1; id >= 0; id--) {
+        IrValue *root = c.vals[id];
+        if (c.group[id] >= 0 || !is_elementwise(root)) continue;
+        int g = groups++;
+        memset(c.inner_uses, 0, sizeof *c.inner_uses * (size_t)n);
+        int lo = grow(&c, root, g);
+        int members = 0;
+        for (int k = lo; k <= id; k++) members += c.group[k] == g;
+        if (members < 2) continue; /* one op is already one kernel */
+        outline(&c, f, root, g, lo);
+        changed = true;
+    }
+    free(c.vals), free(c.group), free(c.inner_uses), free(c.result);
+    return changed;
+}
+
+bool pass_fuse_elementwise(IrModule *m) {
+    bool changed = false;
+    for (IrFunc *f = m->funcs; f; f = f->next)
+        if (!ir_func_is_body(f)) changed |= fuse_func(f);
+    return changed;
+}
