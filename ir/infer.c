@@ -466,6 +466,17 @@ static bool infer_fused(RULE_ARGS) {
     if (!ir_type_eq(&b->results[0]->type, given))
         FAIL("fused @%s gives %s but its body returns %s", b->name, tstr(&ts, 0, given),
              tstr(&ts, 1, &b->results[0]->type));
+    /* what one kernel computes: elementwise ops and scalar constants, and at most one
+     * reduction, which is the result */
+    int k = 0;
+    for (const IrValue *v = b->first; v; v = v->next, k++) {
+        unsigned fl = ir_op_flags(v->op);
+        bool ok = v->op == OP_INPUT || (fl & (F_UNARY | F_BINARY | F_ELEMENTWISE)) ||
+                  (v->op == OP_CONSTANT && v->type.rank == 0) || ((fl & F_REDUCE) && v == b->results[0]);
+        if (!ok)
+            FAIL("fused @%s: its value %d (%s) cannot be part of a fused body (elementwise ops, scalar "
+                 "constants and one final reduction only)", b->name, k - b->nparams, ir_op_name(v->op));
+    }
     *out = *given;
     return true;
 }

@@ -109,27 +109,8 @@ fail:
     return false;
 }
 
-/* A fused body is what one kernel computes: elementwise ops and scalar constants on its
- * parameters, and at most one reduction, which is its result. */
-static bool verify_body(IrFunc *f, char *err, size_t errlen) {
-    if (f->nresults != 1) FAIL("@%s: a fused body has one result, not %d", f->name, f->nresults);
-    for (IrValue *v = f->first; v; v = v->next) {
-        unsigned fl = ir_op_flags(v->op);
-        bool ok = v->op == OP_INPUT || (fl & (F_UNARY | F_BINARY | F_ELEMENTWISE)) ||
-                  (v->op == OP_CONSTANT && v->type.rank == 0) ||
-                  ((fl & F_REDUCE) && v == f->results[0]);
-        if (!ok)
-            FAIL("@%s: %%%d (%s) cannot be part of a fused body (elementwise ops, scalar constants "
-                 "and one final reduction only)", f->name, v->id, ir_op_name(v->op));
-    }
-    return true;
-fail:
-    return false;
-}
-
 bool ir_verify(IrModule *m, char *err, size_t errlen) {
     for (IrFunc *f = m->funcs; f; f = f->next)
-        if (!verify_func(f, err, errlen) || (ir_func_is_body(f) && !verify_body(f, err, errlen)))
-            return false;
+        if (!verify_func(f, err, errlen)) return false;
     return true;
 }

@@ -114,6 +114,42 @@ static void fresh_body_name(IrModule *m, char *buf, size_t n) {
     }
 }
 
+/* A body's text without its name: what it computes. Caller frees. */
+static char *body_text(IrFunc *body) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    ir_print_func(mem, body);
+    fclose(mem);
+    memmove(text, strchr(text, '('), strlen(strchr(text, '(')) + 1);
+    return text;
+}
+
+/* An existing body that computes what `body` does (the 12 layers of GPT-2 make the
+ * same chains): the fused op then names it and `body` is dropped. */
+static IrFunc *same_body(IrModule *m, IrFunc *body) {
+    char *want = body_text(body);
+    IrFunc *found = NULL;
+    for (IrFunc *f = m->funcs; f && !found; f = f->next) {
+        if (f == body || !ir_func_is_body(f)) continue;
+        char *have = body_text(f);
+        if (strcmp(have, want) == 0) found = f;
+        free(have);
+    }
+    free(want);
+    return found;
+}
+
+static void drop_func(IrModule *m, IrFunc *f) {
+    IrFunc **pp = &m->funcs;
+    while (*pp != f) pp = &(*pp)->next;
+    *pp = f->next;
+    if (m->funcs_last == f) {
+        m->funcs_last = m->funcs;
+        while (m->funcs_last && m->funcs_last->next) m->funcs_last = m->funcs_last->next;
+    }
+}
+
 /* Copies group g (ids lo..root) into a new body and replaces the root by a fused op. */
 static void outline(Ctx *c, IrFunc *f, IrValue *root, int g, int lo) {
     IrModule *m = f->module;
@@ -150,6 +186,11 @@ static void outline(Ctx *c, IrFunc *f, IrValue *root, int g, int lo) {
     }
     ir_func_set_results(body, &copy[root->id - lo], 1);
     free(copy);
+    IrFunc *twin = same_body(m, body);
+    if (twin) {
+        drop_func(m, body); /* its storage stays in the arena */
+        body = twin;
+    }
     IrAttrs at = {.name = body->name};
     IrValue *fused = ir_build(f, OP_FUSED, ops, nops, &at, &root->type, root, err, sizeof err);
     fused->loc = root->loc;

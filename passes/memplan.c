@@ -179,6 +179,12 @@ static double flops_of(const IrValue *v, const DimValue *dims, int ndims) {
     }
     case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_CROSS_ENTROPY: return 5.0 * (double)in;
     case OP_LAYERNORM: return 8.0 * (double)in;
+    case OP_FUSED: { /* its body's ops, each over the fused op's elements */
+        double n = 0;
+        for (const IrValue *b = v->attrs.body->first; b; b = b->next)
+            n += (ir_op_flags(b->op) & (F_UNARY | F_BINARY | F_ELEMENTWISE)) != 0;
+        return n * (double)out;
+    }
     default:
         if (fl & F_REDUCE) return (double)in;
         if (fl & (F_UNARY | F_BINARY | F_ELEMENTWISE)) return (double)out;

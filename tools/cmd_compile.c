@@ -93,7 +93,7 @@ static bool collect_stats(IrModule *m, const Args *a, DimValue *dims, int *ndims
         return fail("%s%s", err, ""), false;
     int i = 0;
     for (IrFunc *f = m->funcs; f && i < max; f = f->next, i++)
-        if (!mp_stats(f, dims, *ndims, &st[i], err, sizeof err))
+        if (!ir_func_is_body(f) && !mp_stats(f, dims, *ndims, &st[i], err, sizeof err))
             return fail("@%s: %s", f->name, err), false;
     return true;
 }
