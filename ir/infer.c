@@ -449,6 +449,50 @@ static bool infer_attention_grad(RULE_ARGS) {
     return true;
 }
 
+bool ir_is_swap_last2(const IrValue *t) {
+    if (t->op != OP_TRANSPOSE || t->attrs.nints < 2) return false;
+    int r = t->attrs.nints;
+    for (int i = 0; i < r - 2; i++)
+        if (t->attrs.ints[i] != i) return false;
+    return t->attrs.ints[r - 2] == r - 1 && t->attrs.ints[r - 1] == r - 2;
+}
+
+const IrValue *ir_body_matmul(const IrFunc *body) {
+    for (const IrValue *v = body->first; v; v = v->next)
+        if (v->op == OP_MATMUL) return v;
+    return NULL;
+}
+
+/* A body with a matmul (made by fuse-matmul) is a matmul with an epilogue: the matmul
+ * reads parameters, or parameters transposed in their last two axes (the kernels read
+ * those in place), and the elementwise ops after it are applied to each element of its
+ * result as it is stored. That needs one result element per matmul element: the body
+ * returns the matmul's type, and no reduction. Returns false with a message. */
+static bool body_matmul_ok(const IrFunc *b, const IrValue *mm, char *err, size_t errlen) {
+    TypeStrs ts;
+    int nmm = 0;
+    for (const IrValue *v = b->first; v; v = v->next) {
+        nmm += v->op == OP_MATMUL;
+        bool feeds_mm = v == mm->args[0] || v == mm->args[1];
+        if (v->op == OP_TRANSPOSE && !(feeds_mm && ir_is_swap_last2(v) && v->args[0]->op == OP_INPUT))
+            FAIL("fused @%s: a transpose in a body must swap the last two axes of a parameter for "
+                 "its matmul", b->name);
+        for (int i = 0; i < v->nargs; i++)
+            if (v->args[i]->op == OP_TRANSPOSE && v != mm)
+                FAIL("fused @%s: a transposed parameter may feed the matmul only", b->name);
+    }
+    if (nmm > 1) FAIL("fused @%s: a body holds at most one matmul, this one has %d", b->name, nmm);
+    for (int i = 0; i < 2; i++)
+        if (mm->args[i]->op != OP_INPUT && mm->args[i]->op != OP_TRANSPOSE)
+            FAIL("fused @%s: the matmul's operands must be parameters (or their transposes), "
+                 "operand %d is %s", b->name, i, ir_op_name(mm->args[i]->op));
+    if (mm->type.dtype != DT_F32 || !ir_type_eq(&mm->type, &b->results[0]->type) ||
+        (ir_op_flags(b->results[0]->op) & F_REDUCE))
+        FAIL("fused @%s: a body with a matmul must return an f32 tensor of the matmul's type %s, "
+             "not %s", b->name, tstr(&ts, 0, &mm->type), tstr(&ts, 1, &b->results[0]->type));
+    return true;
+}
+
 /* The body's parameter types are the operand types and its one result is the given type
  * (the verifier checks which ops a body may hold). */
 static bool infer_fused(RULE_ARGS) {
@@ -467,15 +511,19 @@ static bool infer_fused(RULE_ARGS) {
         FAIL("fused @%s gives %s but its body returns %s", b->name, tstr(&ts, 0, given),
              tstr(&ts, 1, &b->results[0]->type));
     /* what one kernel computes: elementwise ops and scalar constants, and at most one
-     * reduction, which is the result */
+     * reduction, which is the result; or a matmul with an elementwise epilogue */
+    const IrValue *mm = ir_body_matmul(b);
+    if (mm && !body_matmul_ok(b, mm, err, errlen)) return false;
     int k = 0;
     for (const IrValue *v = b->first; v; v = v->next, k++) {
         unsigned fl = ir_op_flags(v->op);
         bool ok = v->op == OP_INPUT || (fl & (F_UNARY | F_BINARY | F_ELEMENTWISE)) ||
-                  (v->op == OP_CONSTANT && v->type.rank == 0) || ((fl & F_REDUCE) && v == b->results[0]);
+                  (v->op == OP_CONSTANT && v->type.rank == 0) || ((fl & F_REDUCE) && v == b->results[0]) ||
+                  (mm && (v->op == OP_MATMUL || v->op == OP_TRANSPOSE));
         if (!ok)
             FAIL("fused @%s: its value %d (%s) cannot be part of a fused body (elementwise ops, scalar "
-                 "constants and one final reduction only)", b->name, k - b->nparams, ir_op_name(v->op));
+                 "constants and one final reduction, or one matmul and its elementwise epilogue)",
+                 b->name, k - b->nparams, ir_op_name(v->op));
     }
     *out = *given;
     return true;

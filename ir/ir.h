@@ -165,6 +165,10 @@ IrFunc *ir_module_add_func_before(IrModule *m, const char *name, IrFunc *before)
 /* Whether f is the body of a fused kernel (its name starts with "fused."): such
  * functions are parts of others, not entry points. */
 bool ir_func_is_body(const IrFunc *f);
+/* The matmul of a fused body (fuse-matmul's epilogue form), or NULL (ir/infer.c). */
+const IrValue *ir_body_matmul(const IrFunc *body);
+/* Whether t is a transpose that swaps the last two axes only (what `w^T` lowers to). */
+bool ir_is_swap_last2(const IrValue *t);
 IrValue *ir_func_add_param(IrFunc *f, const char *name, const IrType *t);
 void ir_func_set_results(IrFunc *f, IrValue **vals, int n); /* no updates */
 void ir_func_set_update(IrFunc *f, int result, IrWeight *w);

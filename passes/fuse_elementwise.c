@@ -150,14 +150,26 @@ static void drop_func(IrModule *m, IrFunc *f) {
     }
 }
 
+IrFunc *pass_body_new(IrModule *m, IrFunc *before) {
+    char name[32];
+    fresh_body_name(m, name, sizeof name);
+    return ir_module_add_func_before(m, name, before);
+}
+
+IrFunc *pass_body_share(IrModule *m, IrFunc *body) {
+    IrFunc *twin = same_body(m, body);
+    if (!twin) return body;
+    drop_func(m, body); /* its storage stays in the arena */
+    return twin;
+}
+
 /* Copies group g (ids lo..root) into a new body and replaces the root by a fused op. */
 static void outline(Ctx *c, IrFunc *f, IrValue *root, int g, int lo) {
     IrModule *m = f->module;
     IrValue *ops[FUSE_MAX_INPUTS + 1];
     int nops = outside_operands(c, g, lo, root->id, ops, FUSE_MAX_INPUTS);
-    char name[32], err[256];
-    fresh_body_name(m, name, sizeof name);
-    IrFunc *body = ir_module_add_func_before(m, name, f);
+    char err[256];
+    IrFunc *body = pass_body_new(m, f);
     IrValue **copy = xcalloc((size_t)(root->id - lo + 1), sizeof *copy);
     IrValue *params[FUSE_MAX_INPUTS];
     for (int i = 0; i < nops; i++) {
@@ -186,11 +198,7 @@ static void outline(Ctx *c, IrFunc *f, IrValue *root, int g, int lo) {
     }
     ir_func_set_results(body, &copy[root->id - lo], 1);
     free(copy);
-    IrFunc *twin = same_body(m, body);
-    if (twin) {
-        drop_func(m, body); /* its storage stays in the arena */
-        body = twin;
-    }
+    body = pass_body_share(m, body);
     IrAttrs at = {.name = body->name};
     IrValue *fused = ir_build(f, OP_FUSED, ops, nops, &at, &root->type, root, err, sizeof err);
     fused->loc = root->loc;

@@ -40,7 +40,7 @@ const PassInfo *pass_lookup(const char *name, size_t len) {
     return NULL;
 }
 
-const char *pass_default_pipeline(void) { return "canonicalize,constant-fold,cse,fuse-elementwise,dce"; }
+const char *pass_default_pipeline(void) { return "canonicalize,constant-fold,cse,fuse-matmul,fuse-elementwise,dce"; }
 
 void pass_dump(FILE *out, const PassInfo *p, const IrModule *m, bool failed) {
     fprintf(out, "// -----// IR Dump After %s (%s)%s //----- //\n", p->dump_name, p->name,

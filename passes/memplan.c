@@ -179,11 +179,13 @@ static double flops_of(const IrValue *v, const DimValue *dims, int ndims) {
     }
     case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_CROSS_ENTROPY: return 5.0 * (double)in;
     case OP_LAYERNORM: return 8.0 * (double)in;
-    case OP_FUSED: { /* its body's ops, each over the fused op's elements */
+    case OP_FUSED: { /* its body's ops, each over the fused op's elements (a matmul's
+                        epilogue has the matmul's elements) */
         double n = 0;
         for (const IrValue *b = v->attrs.body->first; b; b = b->next)
             n += (ir_op_flags(b->op) & (F_UNARY | F_BINARY | F_ELEMENTWISE)) != 0;
-        return n * (double)out;
+        const IrValue *mm = ir_body_matmul(v->attrs.body);
+        return n * (double)out + (mm ? flops_of(mm, dims, ndims) : 0);
     }
     default:
         if (fl & F_REDUCE) return (double)in;

@@ -13,6 +13,9 @@
  *   constant_fold.c   ops whose operands are all (splat) constants become constants
  *   cse.c             values computing the same thing are merged (hash-consing)
  *   dce.c             values nothing uses are removed
+ *   fuse_matmul.c     matmul chains reassociated, projections of one input merged,
+ *                     matmul + elementwise epilogue (bias, activation, residual) fused
+ *   fuse_elementwise.c  chains of elementwise ops fused into one kernel each
  *
  * Worked example (the driver does this for `tfc opt --passes=canonicalize,cse`):
  *
@@ -42,6 +45,13 @@
 #define PASS(c, name, dump, desc) bool pass_##c(IrModule *m);
 #include "passes.def"
 #undef PASS
+
+/* Bodies of fused kernels (fuse_elementwise.c; fuse_matmul.c makes them too). */
+/* A new empty function "fused.N" (the first free N), placed before `before`. */
+IrFunc *pass_body_new(IrModule *m, IrFunc *before);
+/* An existing body computing what `body` does (then `body` is dropped from the module),
+ * or `body` itself: the layers of a model make the same bodies, and one kernel serves. */
+IrFunc *pass_body_share(IrModule *m, IrFunc *body);
 
 typedef bool (*PassFn)(IrModule *m);
 

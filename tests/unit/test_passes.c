@@ -411,7 +411,7 @@ static void test_manager_unknown_pass(void **state) {
     char err[256];
     PassOptions o = {.passes = "cse,csee", .verify_each = true};
     assert_false(pass_run_pipeline(fx.m, &o, err, sizeof err));
-    assert_string_equal(err, "unknown pass 'csee' (known: canonicalize, constant-fold, cse, dce, fuse-elementwise)");
+    assert_string_equal(err, "unknown pass 'csee' (known: canonicalize, constant-fold, cse, dce, fuse-elementwise, fuse-matmul)");
     o = (PassOptions){.passes = "cse,,dce"};
     assert_false(pass_run_pipeline(fx.m, &o, err, sizeof err));
     assert_string_equal(err, "empty pass name in --passes 'cse,,dce'");
@@ -430,11 +430,11 @@ static void test_manager_unknown_pass(void **state) {
 }
 
 static void test_manager_registry(void **state) {
-    assert_string_equal(pass_default_pipeline(), "canonicalize,constant-fold,cse,fuse-elementwise,dce");
-    assert_int_equal(pass_count(), 5);
+    assert_string_equal(pass_default_pipeline(), "canonicalize,constant-fold,cse,fuse-matmul,fuse-elementwise,dce");
+    assert_int_equal(pass_count(), 6);
     assert_string_equal(pass_info(1)->name, "constant-fold");
     assert_string_equal(pass_info(1)->dump_name, "ConstantFold");
-    assert_null(pass_info(5));
+    assert_null(pass_info(6));
     assert_non_null(pass_lookup("dce", 3));
     assert_null(pass_lookup("dc", 2));
 }
@@ -682,6 +682,50 @@ static void test_pipeline_preserves_results(void **state) {
     assert_true(changed_graphs > 250); /* the pipeline had work to do */
 }
 
+/* fuse-matmul's epilogues keep results bit for bit on ref: each body op still rounds
+ * once, as the separate kernels did. Random chains after x @ w (or x @ w^T), with bias
+ * and residual operands; no chain of matmuls, so nothing is reassociated. */
+static void test_fuse_matmul_preserves_results(void **state) {
+    int64_t dx[2] = {3, 4}, dw[2] = {4, 5}, dwt[2] = {5, 4}, db[1] = {5}, dr[2] = {3, 5};
+    int fused = 0;
+    for (uint64_t seed = 1; seed <= 60; seed++) {
+        IrModule *m = ir_module_create("mm");
+        IrFunc *f = ir_module_add_func(m, "f");
+        bool tw = seed % 2;
+        IrType tx = tf(2, 3, 4), tw_ = tw ? tf(2, 5, 4) : tf(2, 4, 5), tb = tf(1, 5), tr = tf(2, 3, 5);
+        IrValue *x = ir_func_add_param(f, "x", &tx), *w = ir_func_add_param(f, "w", &tw_);
+        IrValue *b = ir_func_add_param(f, "b", &tb), *r = ir_func_add_param(f, "r", &tr);
+        static const int perm[2] = {1, 0};
+        IrValue *v = bin(f, OP_MATMUL, x, tw ? transpose(f, w, 2, perm) : w);
+        uint64_t s = seed * 2654435761u + 3;
+        for (int k = 0; k < 4; k++) {
+            static const IrOp ops[] = {OP_ADD, OP_GELU, OP_RELU, OP_MUL, OP_TANH, OP_SUB};
+            IrOp op = ops[rng_next(&s) % 6];
+            IrValue *other = rng_next(&s) % 2 ? b : r;
+            v = ir_op_flags(op) & F_BINARY ? bin(f, op, v, other) : un(f, op, v);
+        }
+        results(f, 1, v);
+        Tensor *in[4] = {fill(DT_F32, 2, dx, seed), fill(DT_F32, 2, tw ? dwt : dw, seed + 1),
+                         fill(DT_F32, 1, db, seed + 2), fill(DT_F32, 2, dr, seed + 3)};
+        Tensor *before, *after;
+        run_ref(f, in, &before);
+        PassOptions o = {.passes = "fuse-matmul,dce", .verify_each = true};
+        char err[512];
+        if (!pass_run_pipeline(m, &o, err, sizeof err)) fail_msg("seed %d: %s", (int)seed, err);
+        fused += f->first->next->next->next->next->op == OP_FUSED && count_values(f) == 5;
+        run_ref(f, in, &after);
+        for (int64_t i = 0; i < tensor_numel(before); i++) {
+            float p = ((float *)before->data)[i], q = ((float *)after->data)[i];
+            if (!(p == q || (p != p && q != q)))
+                fail_msg("seed %d, element %lld: %.9g before, %.9g after", (int)seed, (long long)i, p, q);
+        }
+        tensor_destroy(before), tensor_destroy(after);
+        for (int i = 0; i < 4; i++) tensor_destroy(in[i]);
+        ir_module_destroy(m);
+    }
+    assert_int_equal(fused, 60); /* every chain became one kernel (4 inputs + the fused op) */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_canon_identities),
@@ -704,6 +748,7 @@ int main(void) {
         cmocka_unit_test(test_manager_catches_broken_pass),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_pipeline_preserves_results),
+        cmocka_unit_test(test_fuse_matmul_preserves_results),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
