@@ -52,6 +52,7 @@ typedef struct {
     int K;         /* SUM, NN: terms per output */
     const char *bind; /* symbol sizes, "B=3,T=5" */
     bool grid;     /* f32 inputs on a 0.5 grid (comparisons see ties) */
+    bool fuse;     /* run fuse-matmul first: the case must become a matmul with an epilogue */
 } Case;
 
 #define U(op, shape, lo, hi, tol)                                                        \
@@ -163,6 +164,37 @@ static const Case cases[] = {
     {"sum over 2 batch axes of transpose(x) @ dy (B=2)", "f32[B, 3, 13, 7]; f32[B, 3, 13, 5]",
      "%t = transpose %a0 {perm = [0, 1, 3, 2]} : f32[B, 3, 7, 13]\n    %m = matmul %t, %a1 : f32[B, 3, 7, 5]\n"
      "    %r = sum %m {axes = [0, 1]} : f32[7, 5]", "f32[7, 5]", SUM, -1, 1, 78, "B=2", false},
+
+    /* matmuls with a fused epilogue (fuse-matmul), against ref running the same body. K
+     * counts the matmul's terms and a few more for the epilogue's own roundings (a bias
+     * and a residual add, 1 ulp each); 3x that where GELU (slope up to 1.13, and
+     * gelu(z) >= z/2 for z >= 0, the magnitude the bound is scaled by) follows */
+    {"fused matmul f32[2, 7, 37] @ [37, 19] + bias, relu, + residual", "f32[2, 7, 37]; f32[37, 19]; f32[19]; f32[2, 7, 19]",
+     "%m = matmul %a0, %a1 : f32[2, 7, 19]\n    %h = add %m, %a2 : f32[2, 7, 19]\n"
+     "    %g = relu %h : f32[2, 7, 19]\n    %r = add %a3, %g : f32[2, 7, 19]",
+     "f32[2, 7, 19]", SUM, -1, 1, 41, NULL, false, true},
+    {"fused matmul f32[13, 37] @ transpose(f32[19, 37]) + bias, gelu", "f32[13, 37]; f32[19, 37]; f32[19]",
+     "%t = transpose %a1 {perm = [1, 0]} : f32[37, 19]\n    %m = matmul %a0, %t : f32[13, 19]\n"
+     "    %h = add %m, %a2 : f32[13, 19]\n    %r = gelu %h : f32[13, 19]",
+     "f32[13, 19]", SUM, -1, 1, 3 * 41, NULL, false, true},
+    {"fused transpose(f32[2, 37, 13]) @ f32[2, 37, 11] * 0.5", "f32[2, 37, 13]; f32[2, 37, 11]",
+     "%t = transpose %a0 {perm = [0, 2, 1]} : f32[2, 13, 37]\n    %m = matmul %t, %a1 : f32[2, 13, 11]\n"
+     "    %c = constant {value = 0.5} : f32[]\n    %r = mul %m, %c : f32[2, 13, 11]",
+     "f32[2, 13, 11]", SUM, -1, 1, 41, NULL, false, true},
+    {"fused scores q @ k^T * 0.25, masked by where", "f32[2, 7, 16]; f32[2, 7, 16]; f32[7, 7]",
+     "%t = transpose %a1 {perm = [0, 2, 1]} : f32[2, 16, 7]\n    %m = matmul %a0, %t : f32[2, 7, 7]\n"
+     "    %c = constant {value = 0.25} : f32[]\n    %s = mul %m, %c : f32[2, 7, 7]\n"
+     "    %n = constant {value = -inf} : f32[]\n    %r = where %a2, %s, %n : f32[2, 7, 7]",
+     "f32[2, 7, 7]", SUM, -1, 1, 20, NULL, false, true},
+    {"fused matmul f32[B, T, 17] @ [17, 5] + bias, tanh (B=3, T=7)", "f32[B, T, 17]; f32[17, 5]; f32[5]",
+     "%m = matmul %a0, %a1 : f32[B, T, 5]\n    %h = add %m, %a2 : f32[B, T, 5]\n    %r = tanh %h : f32[B, T, 5]",
+     "f32[B, T, 5]", SUM, -1, 1, 3 * 21, "B=3,T=7", false, true},
+    {"fused tall matmul f32[1100, 13] @ [13, 9] (row blocks) + bias, relu", "f32[1100, 13]; f32[13, 9]; f32[9]",
+     "%m = matmul %a0, %a1 : f32[1100, 9]\n    %h = add %m, %a2 : f32[1100, 9]\n    %r = relu %h : f32[1100, 9]",
+     "f32[1100, 9]", SUM, -1, 1, 17, NULL, false, true},
+    {"fused wide matmul f32[5, 64] @ [64, 1500] (column chunks) + residual", "f32[5, 64]; f32[64, 1500]; f32[5, 1500]",
+     "%m = matmul %a0, %a1 : f32[5, 1500]\n    %r = add %m, %a2 : f32[5, 1500]",
+     "f32[5, 1500]", SUM, -1, 1, 68, NULL, false, true},
 
     /* reductions */
     RED(sum, "3, 5, 17", "{axes = [2]}", "3, 5", 17, SUM),
@@ -309,6 +341,18 @@ static bool run_on(Backend *b, IrFunc *f, Tensor *const *w, Tensor *const *in, T
     return ok;
 }
 
+/* Runs fuse-matmul on a case that asks for it: its matmul must become a fused op (a case
+ * the pass leaves alone would test nothing). */
+static bool fuse_case(IrModule *m, char *err, size_t errlen) {
+    PassOptions o = {.passes = "fuse-matmul,dce", .verify_each = true};
+    if (!pass_run_pipeline(m, &o, err, errlen)) return false;
+    IrFunc *f = ir_module_find_func(m, "f");
+    for (IrValue *v = f ? f->first : NULL; v; v = v->next)
+        if (v->op == OP_FUSED && ir_body_matmul(v->attrs.body)) return true;
+    snprintf(err, errlen, "fuse-matmul left the matmul unfused (a bug in the suite or the pass)");
+    return false;
+}
+
 static int run_case(const Case *c, Backend *tb, Backend *rb, uint64_t seed, FILE *out) {
     char src[4096], err[1024];
     int k = snprintf(src, sizeof src, "module @conform {\n  func @f(");
@@ -331,7 +375,12 @@ static int run_case(const Case *c, Backend *tb, Backend *rb, uint64_t seed, FILE
         fprintf(out, "FAIL %s: the case does not parse (a bug in the suite)\n", c->name);
         return 1;
     }
-    IrFunc *f = m->funcs;
+    if (c->fuse && !fuse_case(m, err, sizeof err)) {
+        fprintf(out, "FAIL %s: %s\n", c->name, err);
+        ir_module_destroy(m);
+        return 1;
+    }
+    IrFunc *f = ir_module_find_func(m, "f");
     uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
     Tensor *in[8] = {0}, *absin[8] = {0}, *got[1] = {0}, *want[1] = {0}, *mag[1] = {0};
     for (int i = 0; i < f->nparams; i++) {

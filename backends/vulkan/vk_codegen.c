@@ -267,8 +267,77 @@ static bool dtype_ok(const IrValue *v, const IrType *t, char *err, size_t errlen
     return false;
 }
 
-/* A fused body as one grid loop: each operand read at its broadcast offset, then one
- * local per body value, each the same expression the op's own kernel would use. */
+/* Statements computing one local per body value at output element `i` (`v<id>`, the
+ * same expression the op's own kernel would use), operands read at their broadcast
+ * offsets. With a matmul (an epilogue), the matmul's value is `acc` and the parameters
+ * only the matmul reads (and their transposes) are not read here. */
+static bool body_values(const Gen *g, Sb *b, const IrValue *v, const IrType **ts, const IrValue *mm,
+                        char *err, size_t errlen) {
+    const IrFunc *body = v->attrs.body;
+    (void)g;
+    int id = 0, param = 0;
+    for (const IrValue *x = body->first; x; x = x->next) ((IrValue *)x)->id = id++;
+    for (const IrValue *x = body->first; x; x = x->next) {
+        const char *t = glsl_type(x->type.dtype);
+        if (x->op == OP_INPUT) {
+            param++;
+            bool read = !mm;
+            for (const IrValue *u = x->next; u && !read; u = u->next)
+                for (int i = 0; i < u->nargs; i++)
+                    read |= u->args[i] == x && u != mm && u->op != OP_TRANSPOSE;
+            if (!read) continue;
+            char var[16];
+            snprintf(var, sizeof var, "o%d", param);
+            bcast_off(b, &v->type, 0, v->type.rank, ts[param], param, ts[param]->rank, "i", var);
+            sb_printf(b, "    %s v%d = b%d.d[o%d];\n", t, x->id, param, param);
+            continue;
+        }
+        if (x == mm) {
+            sb_printf(b, "    %s v%d = acc;\n", t, x->id);
+            continue;
+        }
+        if (x->op == OP_TRANSPOSE || x->op == OP_MATMUL) continue; /* read in place by the matmul */
+        bool ints = x->nargs && x->args[0]->type.dtype == DT_I32;
+        sb_printf(b, "    %s v%d;\n    { ", t, x->id);
+        if (x->op == OP_CONSTANT) {
+            if (x->type.dtype == DT_I32)
+                sb_printf(b, "v%d = %d;", x->id, (int)to_i32(x->attrs.value));
+            else
+                sb_printf(b, "v%d = ", x->id), float_lit(b, x->attrs.value), sb_printf(b, ";");
+        } else if (x->op == OP_CAST) {
+            if (x->type.dtype == x->args[0]->type.dtype)
+                sb_printf(b, "v%d = v%d;", x->id, x->args[0]->id);
+            else if (x->type.dtype == DT_I32)
+                sb_printf(b, "float x = v%d; v%d = isnan(x) ? 0 : x >= 2147483647.0 ? 2147483647 : "
+                              "x <= -2147483648.0 ? (-2147483647 - 1) : int(x);", x->args[0]->id, x->id);
+            else
+                sb_printf(b, "v%d = float(v%d);", x->id, x->args[0]->id);
+        } else if (x->op == OP_WHERE) {
+            if (x->args[0]->type.dtype == DT_I32)
+                sb_printf(b, "bool c = v%d != 0;", x->args[0]->id);
+            else
+                sb_printf(b, "float cf = v%d; bool c = cf != 0.0 || isnan(cf);", x->args[0]->id);
+            sb_printf(b, " v%d = c ? v%d : v%d;", x->id, x->args[1]->id, x->args[2]->id);
+        } else if (ir_op_flags(x->op) & F_BINARY) {
+            sb_printf(b, "%s a = v%d; %s b = v%d; v%d = %s;", glsl_type(x->args[0]->type.dtype),
+                      x->args[0]->id, glsl_type(x->args[1]->type.dtype), x->args[1]->id, x->id,
+                      binary_expr(x->op, ints));
+        } else {
+            const char *e = unary_expr(x->op, ints);
+            if (!e) {
+                snprintf(err, errlen, "%%%d = fused @%s: %s is not defined on i32", v->id, body->name,
+                         ir_op_name(x->op));
+                return false;
+            }
+            sb_printf(b, "%s x = v%d; v%d = %s;", glsl_type(x->args[0]->type.dtype), x->args[0]->id,
+                      x->id, e);
+        }
+        sb_printf(b, " }\n");
+    }
+    return true;
+}
+
+/* A fused body as one grid loop over the output. */
 static bool fused_kernel(const Gen *g, Out *o, const IrValue *v, const IrType **ts, const int *slots,
                          int nt, char *err, size_t errlen) {
     const IrFunc *body = v->attrs.body;
@@ -280,58 +349,73 @@ static bool fused_kernel(const Gen *g, Out *o, const IrValue *v, const IrType **
     header(g, &b, (int)g->cfg->wg, 1, ts, nt, false, false);
     sb_printf(&b, "%s", float_helpers);
     grid_loop_open(&b, "N0");
-    int id = 0, param = 0;
-    for (const IrValue *x = body->first; x; x = x->next) ((IrValue *)x)->id = id++;
-    for (const IrValue *x = body->first; x; x = x->next) {
-        const char *t = glsl_type(x->type.dtype);
-        if (x->op == OP_INPUT) {
-            char var[16];
-            snprintf(var, sizeof var, "o%d", ++param);
-            bcast_off(&b, &v->type, 0, v->type.rank, ts[param], param, ts[param]->rank, "i", var);
-            sb_printf(&b, "    %s v%d = b%d.d[o%d];\n", t, x->id, param, param);
-            continue;
-        }
-        bool ints = x->nargs && x->args[0]->type.dtype == DT_I32;
-        sb_printf(&b, "    %s v%d;\n    { ", t, x->id);
-        if (x->op == OP_CONSTANT) {
-            if (x->type.dtype == DT_I32)
-                sb_printf(&b, "v%d = %d;", x->id, (int)to_i32(x->attrs.value));
-            else
-                sb_printf(&b, "v%d = ", x->id), float_lit(&b, x->attrs.value), sb_printf(&b, ";");
-        } else if (x->op == OP_CAST) {
-            if (x->type.dtype == x->args[0]->type.dtype)
-                sb_printf(&b, "v%d = v%d;", x->id, x->args[0]->id);
-            else if (x->type.dtype == DT_I32)
-                sb_printf(&b, "float x = v%d; v%d = isnan(x) ? 0 : x >= 2147483647.0 ? 2147483647 : "
-                              "x <= -2147483648.0 ? (-2147483647 - 1) : int(x);", x->args[0]->id, x->id);
-            else
-                sb_printf(&b, "v%d = float(v%d);", x->id, x->args[0]->id);
-        } else if (x->op == OP_WHERE) {
-            if (x->args[0]->type.dtype == DT_I32)
-                sb_printf(&b, "bool c = v%d != 0;", x->args[0]->id);
-            else
-                sb_printf(&b, "float cf = v%d; bool c = cf != 0.0 || isnan(cf);", x->args[0]->id);
-            sb_printf(&b, " v%d = c ? v%d : v%d;", x->id, x->args[1]->id, x->args[2]->id);
-        } else if (ir_op_flags(x->op) & F_BINARY) {
-            sb_printf(&b, "%s a = v%d; %s b = v%d; v%d = %s;", glsl_type(x->args[0]->type.dtype),
-                      x->args[0]->id, glsl_type(x->args[1]->type.dtype), x->args[1]->id, x->id,
-                      binary_expr(x->op, ints));
-        } else {
-            const char *e = unary_expr(x->op, ints);
-            if (!e) {
-                snprintf(err, errlen, "%%%d = fused @%s: %s is not defined on i32", v->id, body->name,
-                         ir_op_name(x->op));
-                free(b.s);
-                return false;
-            }
-            sb_printf(&b, "%s x = v%d; v%d = %s;", glsl_type(x->args[0]->type.dtype), x->args[0]->id,
-                      x->id, e);
-        }
-        sb_printf(&b, " }\n");
+    if (!body_values(g, &b, v, ts, NULL, err, errlen)) {
+        free(b.s);
+        return false;
     }
     sb_printf(&b, "    b0.d[i] = v%d;\n", body->results[0]->id);
     grid_loop_close(&b);
     set_binds(add_kernel(o, VK_K_ELEM, &b, ""), nt, slots, false);
+    return true;
+}
+
+/* The body's parameter (0-based) that matmul operand k reads, and whether through a
+ * transpose (then the kernel reads the parameter's storage transposed). */
+static int matmul_param(const IrFunc *body, const IrValue *mm, int k, bool *trans) {
+    const IrValue *a = mm->args[k];
+    *trans = a->op == OP_TRANSPOSE;
+    if (*trans) a = a->args[0];
+    for (int i = 0; i < body->nparams; i++)
+        if (body->params[i] == a) return i;
+    return -1;
+}
+
+/* The matmul template's macros: which bindings hold x and y, how they are indexed
+ * (stored plainly or transposed in their last two axes), M, K, N, the batch offsets,
+ * and STORE (plain, or through the epilogue). `xt`, `yt`: binding of x and y. */
+static void matmul_macros(const Gen *g, Sb *b, const IrValue *v, const IrType **ts, int xt, bool ta,
+                          int yt, bool tb, bool epilogue) {
+    int r = v->type.rank, xr = ts[xt]->rank, yr = ts[yt]->rank;
+    int tx = (int)g->cfg->mm_tx;
+    sb_printf(b, "#define TX %du\n#define MT T0\n%s", tx, g->cfg->mm_direct ? "#define MM_DIRECT 1\n" : "");
+    sb_printf(b, "#define XB b%d\n#define YB b%d\n", xt, yt);
+    sb_printf(b, "#define MM D0_%d\n#define NN D0_%d\n#define KK D%d_%d\n", r - 2, r - 1, xt, ta ? xr - 2 : xr - 1);
+    sb_printf(b, "#define X_AT(m, k) %s\n#define Y_AT(k, n) %s\n",
+              ta ? "((k) * MM + (m))" : "((m) * KK + (k))", tb ? "((n) * KK + (k))" : "((k) * NN + (n))");
+    sb_printf(b, "#define STORE(o, x) b0.d[o] = %s\n", epilogue ? "epilogue(x, o)" : "(x)");
+    sb_printf(b, "#define BATCH ");
+    prod(b, 0, 0, r - 2);
+    sb_printf(b, "\nuint x_batch_off(uint bi) {\n");
+    bcast_off(b, &v->type, 0, r - 2, ts[xt], xt, xr - 2, "bi", "off");
+    sb_printf(b, "    return off;\n}\nuint y_batch_off(uint bi) {\n");
+    bcast_off(b, &v->type, 0, r - 2, ts[yt], yt, yr - 2, "bi", "off");
+    sb_printf(b, "    return off;\n}\n");
+}
+
+/* fuse-matmul's form: the matmul template, whose STORE applies the body's elementwise
+ * ops to each element of the product (`epilogue(acc, i)`, i its flat output index, the
+ * other operands read at their broadcast offsets) before it is written. */
+static bool fused_matmul_kernel(const Gen *g, Out *o, const IrValue *v, const IrType **ts,
+                                const int *slots, int nt, char *err, size_t errlen) {
+    const IrFunc *body = v->attrs.body;
+    const IrValue *mm = ir_body_matmul(body);
+    bool ta, tb;
+    int px = matmul_param(body, mm, 0, &ta), py = matmul_param(body, mm, 1, &tb);
+    if (px < 0 || py < 0 || v->type.dtype != DT_F32) {
+        snprintf(err, errlen, "%%%d = fused @%s: its matmul does not read parameters", v->id, body->name);
+        return false;
+    }
+    Sb b = {0};
+    header(g, &b, (int)g->cfg->mm_tx, (int)g->cfg->mm_tx, ts, nt, false, false);
+    sb_printf(&b, "%s", float_helpers);
+    matmul_macros(g, &b, v, ts, px + 1, ta, py + 1, tb, true);
+    sb_printf(&b, "float epilogue(float acc, uint i) {\n");
+    if (!body_values(g, &b, v, ts, mm, err, errlen)) {
+        free(b.s);
+        return false;
+    }
+    sb_printf(&b, "    return v%d;\n}\n%s", body->results[0]->id, vk_shader_template("matmul"));
+    set_binds(add_kernel(o, VK_K_MATMUL, &b, ""), nt, slots, false);
     return true;
 }
 
@@ -458,20 +542,13 @@ bool vk_codegen_value(const IrValue *v, const VkSyms *syms, const VkGenCfg *cfg,
         return true;
     }
     case OP_FUSED:
+        if (ir_body_matmul(v->attrs.body)) return fused_matmul_kernel(&g, &o, v, ts, slots, nt, err, errlen);
         return fused_kernel(&g, &o, v, ts, slots, nt, err, errlen);
     case OP_MATMUL: {
-        int r = v->type.rank, xr = ts[1]->rank, yr = ts[2]->rank;
         int tx = (int)cfg->mm_tx;
         header(&g, &b, tx, tx, ts, 3, false, false);
-        sb_printf(&b, "#define TX %du\n#define MT T0\n%s", tx, cfg->mm_direct ? "#define MM_DIRECT 1\n" : "");
-        sb_printf(&b, "#define MM D1_%d\n#define KK D1_%d\n#define NN D2_%d\n", xr - 2, xr - 1, yr - 1);
-        sb_printf(&b, "#define BATCH ");
-        prod(&b, 0, 0, r - 2);
-        sb_printf(&b, "\nuint x_batch_off(uint bi) {\n");
-        bcast_off(&b, &v->type, 0, r - 2, ts[1], 1, xr - 2, "bi", "off");
-        sb_printf(&b, "    return off;\n}\nuint y_batch_off(uint bi) {\n");
-        bcast_off(&b, &v->type, 0, r - 2, ts[2], 2, yr - 2, "bi", "off");
-        sb_printf(&b, "    return off;\n}\n%s", vk_shader_template("matmul"));
+        matmul_macros(&g, &b, v, ts, 1, false, 2, false, false);
+        sb_printf(&b, "%s", vk_shader_template("matmul"));
         set_binds(add_kernel(&o, VK_K_MATMUL, &b, ""), 3, slots, false);
         return true;
     }

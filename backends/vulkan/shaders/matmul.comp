@@ -1,5 +1,8 @@
 // matmul.comp — out[b, M, N] = x[b', M, K] @ y[b'', K, N], batch dims broadcast
-// (x_batch_off / y_batch_off are generated). Tiled for a discrete GPU:
+// (x_batch_off / y_batch_off are generated). The header names the bindings of x and y
+// (XB, YB), their element offsets within a batch (X_AT(m, k), Y_AT(k, n): stored plainly
+// or transposed in the last two axes) and STORE(offset, value), which applies a fused
+// epilogue (bias, activation, residual) when fuse-matmul made one. Tiled for a discrete GPU:
 //   - a TX x TX workgroup computes a BM x BM output tile (BM = 4 * TX), 4 x 4 outputs
 //     per invocation held in registers;
 //   - K is walked in steps of BK; each step stages a BM x BK tile of x and a BK x BM
@@ -30,15 +33,15 @@ void main() {
         }
         for (uint k = 0u; k < KK; k++) {
             MT a[TM], b[TM];
-            for (uint i = 0u; i < TM; i++) a[i] = b1.d[xo + gm[i] * KK + k];
-            for (uint j = 0u; j < TM; j++) b[j] = b2.d[yo + k * NN + gn[j]];
+            for (uint i = 0u; i < TM; i++) a[i] = XB.d[xo + X_AT(gm[i], k)];
+            for (uint j = 0u; j < TM; j++) b[j] = YB.d[yo + Y_AT(k, gn[j])];
             for (uint i = 0u; i < TM; i++)
                 for (uint j = 0u; j < TM; j++) acc[i][j] += a[i] * b[j];
         }
         for (uint i = 0u; i < TM; i++)
             for (uint j = 0u; j < TM; j++) {
                 uint r = m0 + ty + i * TX, c = n0 + tx + j * TX;
-                if (r < MM && c < NN) b0.d[oo + r * NN + c] = acc[i][j];
+                if (r < MM && c < NN) STORE(oo + r * NN + c, acc[i][j]);
             }
     }
 }
@@ -59,10 +62,10 @@ void main() {
             for (uint e = tid; e < BM * BK; e += TX * TX) {
                 uint mm = e / BK, kk = e % BK;
                 uint gm = m0 + mm, gk = k0 + kk;
-                As[kk][mm] = (gm < MM && gk < KK) ? b1.d[xo + gm * KK + gk] : MT(0);
+                As[kk][mm] = (gm < MM && gk < KK) ? XB.d[xo + X_AT(gm, gk)] : MT(0);
                 uint kb = e / BM, nn = e % BM;
                 uint gk2 = k0 + kb, gn = n0 + nn;
-                Bs[kb][nn] = (gk2 < KK && gn < NN) ? b2.d[yo + gk2 * NN + gn] : MT(0);
+                Bs[kb][nn] = (gk2 < KK && gn < NN) ? YB.d[yo + Y_AT(gk2, gn)] : MT(0);
             }
             barrier();
             for (uint kk = 0u; kk < BK; kk++) {
@@ -77,7 +80,7 @@ void main() {
         for (uint i = 0u; i < TM; i++)
             for (uint j = 0u; j < TM; j++) {
                 uint gm = m0 + ty + i * TX, gn = n0 + tx + j * TX;
-                if (gm < MM && gn < NN) b0.d[oo + gm * NN + gn] = acc[i][j];
+                if (gm < MM && gn < NN) STORE(oo + gm * NN + gn, acc[i][j]);
             }
     }
 }
