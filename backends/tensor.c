@@ -1,9 +1,30 @@
 /* tensor.c — host tensors. Sizes are checked against IR_MAX_ELEMENTS so a hostile
- * .npy header or shape cannot ask for more memory than the machine has. */
+ * .npy header or shape cannot ask for more memory than the machine has.
+ *
+ * Decision a newcomer may question: tensors of 4 MiB and more are 2 MiB aligned and
+ * advised onto transparent huge pages (as NumPy does). A fresh 51 MB GPT-2 logits
+ * tensor otherwise takes 12,500 page faults on first touch, a fifth of its matmul. */
+#define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE */
 #include "tensor.h"
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
+enum { HUGE_MIN = 4 << 20, HUGE_PAGE = 2 << 20 };
+
+/* 64-byte aligned zeroed memory of `bytes` (a multiple of 64). */
+static void *alloc_data(size_t bytes) {
+    if (bytes < HUGE_MIN) return aligned_alloc(64, bytes);
+    size_t rounded = (bytes + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+    void *p = aligned_alloc(HUGE_PAGE, rounded);
+#ifdef __linux__
+    if (p) madvise(p, rounded, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+    return p;
+}
 
 int64_t tensor_numel(const Tensor *t) {
     int64_t n = 1;
@@ -39,7 +60,7 @@ Tensor *tensor_create(IrDType dt, int rank, const int64_t *dims, char *err, size
     for (int i = 0; i < rank; i++) t->dims[i] = dims[i];
     size_t bytes = (size_t)n * ir_dtype_size(dt);
     size_t rounded = (bytes + 63) & ~(size_t)63;
-    t->data = aligned_alloc(64, rounded ? rounded : 64);
+    t->data = alloc_data(rounded ? rounded : 64);
     if (!t->data) {
         free(t);
         snprintf(err, errlen, "out of memory allocating %zu bytes", bytes);
