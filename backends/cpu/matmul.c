@@ -186,6 +186,14 @@ static LLVMValueRef build_micro(CpuCg *c, const char *name, int MR, int NR) {
             LLVMBuildStore(c->b, zero, acc[i][v]);
         }
     LLVMValueRef tile = LLVMBuildArrayAlloca(c->b, c->f32, cpu_i64(c, MR * NR), "tile");
+    /* the C tile is read after the k loop: fetch it now, behind the FMAs */
+    for (int i = 0; i < MR; i++)
+        for (int l = 0; l < NR * 4; l += 64) {
+            LLVMValueRef args[4] = {fptr(c, C, add(c, mul(c, cpu_i64(c, i), ldc), cpu_i64(c, l / 4))),
+                                    LLVMConstInt(c->i32, 1, 0), LLVMConstInt(c->i32, 3, 0),
+                                    LLVMConstInt(c->i32, 1, 0)};
+            cpu_intrinsic(c, "llvm.prefetch", c->ptr, args, 4);
+        }
     LLVMValueRef undef = LLVMGetUndef(vt);
     LLVMValueRef zmask = LLVMConstNull(LLVMVectorType(c->i32, (unsigned)W));
     CpuLoop lk;
