@@ -5,22 +5,31 @@
  *
  *   for jc in N by NC:                 B block (KC x NC, ~768 KiB) stays in L2
  *     for pc in K by KC:  pack B[pc.., jc..] into NR-wide panels (zero-padded)
- *       for ic in rows by MC:  pack A[ic.., pc..] into MR-tall panels (zero-padded)
+ *       for ic in rows by MC:  pack A[ic.., pc..] into MR-tall panels (zero-padded),
+ *                              on the first jc only when all of A fits A_ALL floats
  *         for ir in MC by MR:          A micro-panel (MR x KC, 8 KiB) stays in L1
  *           for jr in NC by NR:  micro-kernel: an MR x NR tile of C in registers
  *
  * The micro-kernel keeps MR x NR/W vector accumulators (W = 16 lanes with AVX-512:
  * 8 x 48, 24 zmm registers, plus 3 for B and one broadcast of A); each k step is
- * NR/W vector loads of B, MR broadcasts of A and MR*NR/W FMAs. Edge tiles compute the
- * full tile on zero padding and store only the valid part.
+ * NR/W vector loads of B, MR broadcasts of A and MR*NR/W FMAs, one FMA a cycle on Zen 4
+ * (it issues a 512-bit FMA as two 256-bit halves). It prefetches its C tile before the
+ * k loop. Edge tiles compute the full tile on zero padding and store only the valid part.
+ *
+ * Packing is vector code, one routine for both operands: an operand stored along the
+ * panel's width (B, A^T) is copied a vector at a time with masked loads (the mask also
+ * zero-pads the last panel); one stored along k (A, B^T) goes through registers in
+ * T x T tiles (log2 T rounds of shuffles). Scalar loops only fill edges.
  *
  * Decisions a newcomer may question:
  *   - The parallel range is columns of C: each call (one thread's share) packs only its
  *     own columns of B, the big operand for transformer shapes (M = B*T rows, N up to
- *     the vocabulary), and repacks the small A per column block. No packed data is
- *     shared, so threads need no barrier.
+ *     the vocabulary), and packs the small A once (or per column block when A is over
+ *     A_ALL floats, 4 MiB). No packed data is shared, so threads need no barrier.
  *   - Packing buffers come from aligned_alloc inside the kernel, so the kernel is
  *     self-contained (the same code works in an ahead-of-time object).
+ *   - KC = 256 and NC = 16 panels were the best of KC 256/384/512 x NC 8/16 panels
+ *     on the GPT-2 shapes (Zen 4: 32 KiB L1d, 1 MiB L2 per core).
  *   - i32 matmul (not produced by the frontend) keeps the plain i-k-j loop.
  */
 #include "cpu_cg.h"
