@@ -18,6 +18,7 @@ typedef struct {
      * aligned to its element size, which is all any backend assumes. */
     void (*release)(void *ctx);
     void *release_ctx;
+    size_t mapped; /* tensor_create mapped data of this many bytes (big tensors); 0: malloc */
 } Tensor;
 
 /* Returns NULL (and writes why into err) if the shape is invalid or too large. */

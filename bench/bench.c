@@ -1,6 +1,8 @@
 /* bench.c — timings of tfc's backends for bench/run (not a test: it asserts nothing).
  *
- *   tfc_bench matmul M K N [--target cpu] [--threads 2] [--reps 10]
+ *   tfc_bench matmul M K N [--at | --bt] [--target cpu] [--threads 2] [--reps 10]
+ *     (--at: A given as [K, M], --bt: B given as [N, K], each transposed in the IR and
+ *     read in place by the kernel: x^T @ dy of a weight gradient, x @ w^T of a tied head)
  *   tfc_bench gpt2-forward B T [-D name=value]... [--target cpu] [--threads 2] [--reps 5]
  *
  * Prints `time_ms: X` (best of --reps runs after one warm-up; compile time excluded and
@@ -55,12 +57,13 @@ int main(int argc, char **argv) {
     FeDefine defs[32];
     int ndefs = 0;
     const char *models = "models";
-    bool bt = false, profile = false; /* matmul: B given as [N, K] and transposed in the IR (x @ w^T) */
+    bool at = false, bt = false, profile = false; /* matmul: A as [K, M] / B as [N, K], transposed in the IR */
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--target") == 0 && i + 1 < argc) target = argv[++i];
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--models") == 0 && i + 1 < argc) models = argv[++i];
+        else if (strcmp(argv[i], "--at") == 0) at = true;
         else if (strcmp(argv[i], "--bt") == 0) bt = true;
         else if (strcmp(argv[i], "--profile") == 0) profile = true;
         else if (strcmp(argv[i], "-D") == 0 && i + 1 < argc && ndefs < 32) {
@@ -80,21 +83,22 @@ int main(int argc, char **argv) {
         if (npos != 3) return fprintf(stderr, "matmul M K N\n"), 1;
         char src[1024];
         long long M = pos[0], K = pos[1], N = pos[2];
+        /* %a0, %b0: the operands as given; %a, %b: as multiplied */
+        char ta[256] = "", tb[256] = "";
+        if (at)
+            snprintf(ta, sizeof ta, "    %%a = transpose %%a0 {perm = [1, 0]} : f32[%lld, %lld]\n", M, K);
         if (bt)
-            snprintf(src, sizeof src,
-                     "module @mm {\n  func @forward(%%a: f32[%lld, %lld], %%b: f32[%lld, %lld]) -> "
-                     "(f32[%lld, %lld]) {\n    %%t = transpose %%b {perm = [1, 0]} : f32[%lld, %lld]\n"
-                     "    %%c = matmul %%a, %%t : f32[%lld, %lld]\n    return %%c\n  }\n}\n",
-                     M, K, N, K, M, N, K, N, M, N);
-        else
-            snprintf(src, sizeof src,
-                     "module @mm {\n  func @forward(%%a: f32[%lld, %lld], %%b: f32[%lld, %lld]) -> "
-                     "(f32[%lld, %lld]) {\n    %%c = matmul %%a, %%b : f32[%lld, %lld]\n    return %%c\n  }\n}\n",
-                     M, K, K, N, M, N, M, N);
+            snprintf(tb, sizeof tb, "    %%b = transpose %%b0 {perm = [1, 0]} : f32[%lld, %lld]\n", K, N);
+        snprintf(src, sizeof src,
+                 "module @mm {\n  func @forward(%%%s: f32[%lld, %lld], %%%s: f32[%lld, %lld]) -> "
+                 "(f32[%lld, %lld]) {\n%s%s    %%c = matmul %%a, %%b : f32[%lld, %lld]\n    return %%c\n  }\n}\n",
+                 at ? "a0" : "a", at ? K : M, at ? M : K, bt ? "b0" : "b", bt ? N : K, bt ? K : N, M, N,
+                 ta, tb, M, N);
         Diag d;
         diag_init(&d, "bench", src, strlen(src), stderr);
         m = ir_parse(src, strlen(src), &d);
-        int64_t ad[2] = {pos[0], pos[1]}, bd[2] = {bt ? pos[2] : pos[1], bt ? pos[1] : pos[2]};
+        int64_t ad[2] = {at ? pos[1] : pos[0], at ? pos[0] : pos[1]};
+        int64_t bd[2] = {bt ? pos[2] : pos[1], bt ? pos[1] : pos[2]};
         in[0] = rnd(DT_F32, 2, ad, 0);
         in[1] = rnd(DT_F32, 2, bd, 0);
         flops = 2.0 * (double)pos[0] * (double)pos[1] * (double)pos[2];

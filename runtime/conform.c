@@ -134,11 +134,20 @@ static const Case cases[] = {
     MM("2, 3, 5, 7", "7, 9", "2, 3, 5, 9", 7), MM("2, 1, 4, 5", "3, 5, 6", "2, 3, 4, 6", 5),
     MM("5, 1000", "1000, 3", "5, 3", 1000), MM("64, 96", "96, 80", "64, 80", 96),
     MM("37, 129", "129, 47", "37, 47", 129), MM("17, 300", "300, 257", "17, 257", 300),
+    /* several column blocks per call (A packed once, reused), two K blocks, an edge row panel */
+    MM("9, 300", "300, 4000", "9, 4000", 300),
 
     /* matmul reading a transposed operand in place (x @ w^T, x^T @ dy) */
     {"matmul f32[37, 129] @ transpose(f32[47, 129])", "f32[37, 129]; f32[47, 129]",
      "%t = transpose %a1 {perm = [1, 0]} : f32[129, 47]\n    %r = matmul %a0, %t : f32[37, 47]",
      "f32[37, 47]", SUM, -1, 1, 129, NULL, false},
+    {"matmul f32[37, 300] @ transpose(f32[100, 300]) (full and edge panels, K tail)",
+     "f32[37, 300]; f32[100, 300]",
+     "%t = transpose %a1 {perm = [1, 0]} : f32[300, 100]\n    %r = matmul %a0, %t : f32[37, 100]",
+     "f32[37, 100]", SUM, -1, 1, 300, NULL, false},
+    {"matmul transpose(f32[300, 40]) @ f32[300, 60]", "f32[300, 40]; f32[300, 60]",
+     "%t = transpose %a0 {perm = [1, 0]} : f32[40, 300]\n    %r = matmul %t, %a1 : f32[40, 60]",
+     "f32[40, 60]", SUM, -1, 1, 300, NULL, false},
     {"matmul transpose(f32[2, 129, 37]) @ f32[2, 129, 50]", "f32[2, 129, 37]; f32[2, 129, 50]",
      "%t = transpose %a0 {perm = [0, 2, 1]} : f32[2, 37, 129]\n    %r = matmul %t, %a1 : f32[2, 37, 50]",
      "f32[2, 37, 50]", SUM, -1, 1, 129, NULL, false},

@@ -5,27 +5,36 @@
  *
  *   for jc in N by NC:                 B block (KC x NC, ~768 KiB) stays in L2
  *     for pc in K by KC:  pack B[pc.., jc..] into NR-wide panels (zero-padded)
- *       for ic in rows by MC:  pack A[ic.., pc..] into MR-tall panels (zero-padded)
+ *       for ic in rows by MC:  pack A[ic.., pc..] into MR-tall panels (zero-padded),
+ *                              on the first jc only when all of A fits A_ALL floats
  *         for ir in MC by MR:          A micro-panel (MR x KC, 8 KiB) stays in L1
  *           for jr in NC by NR:  micro-kernel: an MR x NR tile of C in registers
  *
  * The micro-kernel keeps MR x NR/W vector accumulators (W = 16 lanes with AVX-512:
  * 8 x 48, 24 zmm registers, plus 3 for B and one broadcast of A); each k step is
- * NR/W vector loads of B, MR broadcasts of A and MR*NR/W FMAs. Edge tiles compute the
- * full tile on zero padding and store only the valid part.
+ * NR/W vector loads of B, MR broadcasts of A and MR*NR/W FMAs, one FMA a cycle on Zen 4
+ * (it issues a 512-bit FMA as two 256-bit halves). It prefetches its C tile before the
+ * k loop. Edge tiles compute the full tile on zero padding and store only the valid part.
+ *
+ * Packing is vector code, one routine for both operands: an operand stored along the
+ * panel's width (B, A^T) is copied a vector at a time with masked loads (the mask also
+ * zero-pads the last panel); one stored along k (A, B^T) goes through registers in
+ * T x T tiles (log2 T rounds of shuffles). Scalar loops only fill edges.
  *
  * Decisions a newcomer may question:
  *   - The parallel range is columns of C: each call (one thread's share) packs only its
  *     own columns of B, the big operand for transformer shapes (M = B*T rows, N up to
- *     the vocabulary), and repacks the small A per column block. No packed data is
- *     shared, so threads need no barrier.
+ *     the vocabulary), and packs the small A once (or per column block when A is over
+ *     A_ALL floats, 4 MiB). No packed data is shared, so threads need no barrier.
  *   - Packing buffers come from aligned_alloc inside the kernel, so the kernel is
  *     self-contained (the same code works in an ahead-of-time object).
+ *   - KC = 256 and NC = 16 panels were the best of KC 256/384/512 x NC 8/16 panels
+ *     on the GPT-2 shapes (Zen 4: 32 KiB L1d, 1 MiB L2 per core).
  *   - i32 matmul (not produced by the frontend) keeps the plain i-k-j loop.
  */
 #include "cpu_cg.h"
 
-enum { KC = 256, NC_PANELS = 16 };
+enum { KC = 256, NC_PANELS = 16, A_ALL = 1 << 20 };
 
 /* Begin an internal helper function; the builder ends up in its entry block. */
 static LLVMValueRef helper_begin(CpuCg *c, const char *name, LLVMTypeRef *ps, int n) {
@@ -44,103 +53,127 @@ static LLVMValueRef imin(CpuCg *c, LLVMValueRef a, LLVMValueRef b) {
 static LLVMValueRef add(CpuCg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
 static LLVMValueRef mul(CpuCg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(c->b, a, b, ""); }
 
-/* Bp[(j / NR) * kc * NR + p * NR + j % NR] = B(pc + p, jc + j), 0 past nc; B(p, j) is
- * B[p * ldb + j], or B[j * ldb + p] when B is stored transposed (tb). Loops run along
- * the stored rows, so reads are contiguous either way. */
-static LLVMValueRef build_pack_b(CpuCg *c, const char *name, int NR, bool tb) {
-    LLVMTypeRef ps[7] = {c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64, c->i64};
-    LLVMValueRef f = helper_begin(c, name, ps, 7);
-    LLVMValueRef Bp = LLVMGetParam(f, 0), B = LLVMGetParam(f, 1), ldb = LLVMGetParam(f, 2);
-    LLVMValueRef pc = LLVMGetParam(f, 3), kc = LLVMGetParam(f, 4), jc = LLVMGetParam(f, 5);
-    LLVMValueRef nc = LLVMGetParam(f, 6);
-    LLVMValueRef nr = cpu_i64(c, NR);
-    LLVMValueRef npan = LLVMBuildSDiv(c->b, add(c, nc, cpu_i64(c, NR - 1)), nr, "");
-    if (tb) {
-        CpuLoop lj, lp;
-        LLVMValueRef j = cpu_loop_begin(c, &lj, cpu_i64(c, 0), nc, false);
-        LLVMValueRef src = add(c, mul(c, add(c, jc, j), ldb), pc);
-        LLVMValueRef jp = LLVMBuildSDiv(c->b, j, nr, ""), jq = LLVMBuildSRem(c->b, j, nr, "");
-        LLVMValueRef dst = add(c, mul(c, mul(c, jp, kc), nr), jq);
-        LLVMValueRef p = cpu_loop_begin(c, &lp, cpu_i64(c, 0), kc, false);
-        cpu_store(c, c->f32, cpu_load(c, c->f32, B, add(c, src, p)), Bp, add(c, dst, mul(c, p, nr)));
-        cpu_loop_end(c, &lp, NULL);
-        cpu_loop_end(c, &lj, NULL);
-        /* zero padding of the last panel: columns nc .. npan*NR */
-        CpuLoop lz, lp2;
-        LLVMValueRef jz = cpu_loop_begin(c, &lz, nc, mul(c, npan, nr), false);
-        LLVMValueRef zp = LLVMBuildSDiv(c->b, jz, nr, ""), zq = LLVMBuildSRem(c->b, jz, nr, "");
-        LLVMValueRef zd = add(c, mul(c, mul(c, zp, kc), nr), zq);
-        LLVMValueRef p2 = cpu_loop_begin(c, &lp2, cpu_i64(c, 0), kc, false);
-        cpu_store(c, c->f32, LLVMConstReal(c->f32, 0), Bp, add(c, zd, mul(c, p2, nr)));
-        cpu_loop_end(c, &lp2, NULL);
-        cpu_loop_end(c, &lz, NULL);
-        LLVMBuildRetVoid(c->b);
-        return f;
-    }
-    CpuLoop lj, lp, lq;
-    /* row by row of B: reads stream along a row, writes go to one NR run per panel */
-    LLVMValueRef p = cpu_loop_begin(c, &lp, cpu_i64(c, 0), kc, false);
-    LLVMValueRef jp = cpu_loop_begin(c, &lj, cpu_i64(c, 0), npan, false);
-    LLVMValueRef j0 = mul(c, jp, nr);
-    LLVMValueRef dst0 = mul(c, mul(c, jp, kc), nr);
-    LLVMValueRef src = add(c, mul(c, add(c, pc, p), ldb), add(c, jc, j0));
-    LLVMValueRef dst = add(c, dst0, mul(c, p, nr));
-    LLVMValueRef valid = imin(c, LLVMBuildSub(c->b, nc, j0, ""), nr);
-    LLVMValueRef q = cpu_loop_begin(c, &lq, cpu_i64(c, 0), valid, true);
-    cpu_store(c, c->f32, cpu_load(c, c->f32, B, add(c, src, q)), Bp, add(c, dst, q));
-    cpu_loop_end(c, &lq, NULL);
-    CpuLoop lz;
-    q = cpu_loop_begin(c, &lz, valid, nr, false); /* zero padding of the last panel */
-    cpu_store(c, c->f32, LLVMConstReal(c->f32, 0), Bp, add(c, dst, q));
-    cpu_loop_end(c, &lz, NULL);
-    cpu_loop_end(c, &lj, NULL);
-    cpu_loop_end(c, &lp, NULL);
-    LLVMBuildRetVoid(c->b);
-    return f;
+static LLVMValueRef fptr(CpuCg *c, LLVMValueRef base, LLVMValueRef idx) {
+    return LLVMBuildGEP2(c->b, c->f32, base, &idx, 1, "");
 }
 
-/* Ap[(i / MR) * kc * MR + p * MR + i % MR] = A[(ic + i) * lda + pc + p], 0 past mc. */
-static LLVMValueRef build_pack_a(CpuCg *c, const char *name, int MR, bool ta) {
-    LLVMTypeRef ps[7] = {c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64, c->i64};
-    LLVMValueRef f = helper_begin(c, name, ps, 7);
-    LLVMValueRef Ap = LLVMGetParam(f, 0), A = LLVMGetParam(f, 1), lda = LLVMGetParam(f, 2);
-    LLVMValueRef ic = LLVMGetParam(f, 3), mc = LLVMGetParam(f, 4), pc = LLVMGetParam(f, 5);
-    LLVMValueRef kc = LLVMGetParam(f, 6);
-    LLVMValueRef mr = cpu_i64(c, MR);
-    LLVMValueRef npan = LLVMBuildSDiv(c->b, add(c, mc, cpu_i64(c, MR - 1)), mr, "");
-    CpuLoop li, lr, lp;
-    if (ta) { /* stored [K, M]: for each k, MR contiguous rows */
-        LLVMValueRef ip = cpu_loop_begin(c, &li, cpu_i64(c, 0), npan, false);
-        LLVMValueRef dst0 = mul(c, mul(c, ip, kc), mr);
-        LLVMValueRef p = cpu_loop_begin(c, &lp, cpu_i64(c, 0), kc, false);
-        LLVMValueRef src = add(c, mul(c, add(c, pc, p), lda), add(c, ic, mul(c, ip, mr)));
-        LLVMValueRef dst = add(c, dst0, mul(c, p, mr));
-        LLVMValueRef r = cpu_loop_begin(c, &lr, cpu_i64(c, 0), mr, true);
-        LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSLT, add(c, mul(c, ip, mr), r), mc, "");
-        LLVMValueRef v = cpu_load(c, c->f32, A, add(c, src, LLVMBuildSelect(c->b, in, r, cpu_i64(c, 0), "")));
-        cpu_store(c, c->f32, LLVMBuildSelect(c->b, in, v, LLVMConstReal(c->f32, 0), ""), Ap, add(c, dst, r));
-        cpu_loop_end(c, &lr, NULL);
-        cpu_loop_end(c, &lp, NULL);
-        cpu_loop_end(c, &li, NULL);
-        LLVMBuildRetVoid(c->b);
-        return f;
+static LLVMValueRef vload(CpuCg *c, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef idx) {
+    LLVMValueRef l = LLVMBuildLoad2(c->b, vt, fptr(c, base, idx), "");
+    LLVMSetAlignment(l, 4);
+    return l;
+}
+
+static void vstore(CpuCg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
+    LLVMSetAlignment(LLVMBuildStore(c->b, v, fptr(c, base, idx)), 4);
+}
+
+/* Lanes [0, n) that are below `count` (an i64; <= 0: none). */
+static LLVMValueRef lane_mask(CpuCg *c, int n, LLVMValueRef count) {
+    LLVMValueRef iota[16];
+    for (int i = 0; i < n; i++) iota[i] = cpu_i64(c, i);
+    LLVMTypeRef vt = LLVMVectorType(c->i64, (unsigned)n);
+    LLVMValueRef s = LLVMBuildInsertElement(c->b, LLVMGetUndef(vt), count, LLVMConstInt(c->i32, 0, 0), "");
+    s = LLVMBuildShuffleVector(c->b, s, LLVMGetUndef(vt), LLVMConstNull(LLVMVectorType(c->i32, (unsigned)n)), "");
+    return LLVMBuildICmp(c->b, LLVMIntSLT, LLVMConstVector(iota, (unsigned)n), s, "");
+}
+
+/* n floats from base[idx], lanes at or past `count` read as 0 (and not read at all). */
+static LLVMValueRef load_first(CpuCg *c, int n, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef count) {
+    LLVMTypeRef vt = LLVMVectorType(c->f32, (unsigned)n);
+    LLVMTypeRef ov[2] = {vt, c->ptr};
+    unsigned id = LLVMLookupIntrinsicID("llvm.masked.load", 16);
+    LLVMValueRef f = LLVMGetIntrinsicDeclaration(c->mod, id, ov, 2);
+    LLVMValueRef args[4] = {fptr(c, base, idx), LLVMConstInt(c->i32, 4, 0), lane_mask(c, n, count),
+                            LLVMConstNull(vt)};
+    return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, ov, 2), f, args, 4, "");
+}
+
+/* Transpose n vectors of n lanes in place (n a power of two): round d swaps the
+ * off-diagonal d x d blocks of every 2d x 2d block, one two-input shuffle per row. */
+static void transpose_regs(CpuCg *c, LLVMValueRef *r, int n) {
+    for (int d = n / 2; d >= 1; d /= 2)
+        for (int i = 0; i < n; i++) {
+            if (i & d) continue;
+            LLVMValueRef lo[16], hi[16];
+            for (int j = 0; j < n; j++) {
+                lo[j] = LLVMConstInt(c->i32, (unsigned)((j & d) ? n + j - d : j), 0);
+                hi[j] = LLVMConstInt(c->i32, (unsigned)((j & d) ? n + j : j + d), 0);
+            }
+            LLVMValueRef a = r[i], b = r[i + d];
+            r[i] = LLVMBuildShuffleVector(c->b, a, b, LLVMConstVector(lo, (unsigned)n), "");
+            r[i + d] = LLVMBuildShuffleVector(c->b, a, b, LLVMConstVector(hi, (unsigned)n), "");
+        }
+}
+
+/* dst[t * ds + r] = src[r * ss + t] for r, t < n: an n x n tile through registers. */
+static void copy_transposed(CpuCg *c, int n, LLVMValueRef src, LLVMValueRef ss, LLVMValueRef dst,
+                            LLVMValueRef ds) {
+    LLVMTypeRef vt = LLVMVectorType(c->f32, (unsigned)n);
+    LLVMValueRef r[16];
+    for (int i = 0; i < n; i++) r[i] = vload(c, vt, src, mul(c, cpu_i64(c, i), ss));
+    transpose_regs(c, r, n);
+    for (int i = 0; i < n; i++) vstore(c, r[i], dst, mul(c, cpu_i64(c, i), ds));
+}
+
+/* Pack kc-deep panels of R rows (of A) or R columns (of B), k-major, zero past n:
+ *   dst[(r / R) * kc * R + p * R + r % R] = X(r, p)   for r < n rounded up to R, p < kc
+ * where X(r, p) = src[r + p * stride] (rows_contig) or src[r * stride + p]. The four
+ * operand layouts are these two: B and A^T stored [K, *] run along r; B^T and A along p. */
+static void pack_rows(CpuCg *c, int R, int T, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef stride,
+                      LLVMValueRef kc, LLVMValueRef n, LLVMValueRef npan) {
+    CpuLoop lp, lj;
+    LLVMValueRef p = cpu_loop_begin(c, &lp, cpu_i64(c, 0), kc, false); /* along B's rows */
+    LLVMValueRef jp = cpu_loop_begin(c, &lj, cpu_i64(c, 0), npan, false);
+    LLVMValueRef r0 = mul(c, jp, cpu_i64(c, R));
+    LLVMValueRef d0 = add(c, mul(c, r0, kc), mul(c, p, cpu_i64(c, R)));
+    for (int v = 0; v < R / T; v++) {
+        LLVMValueRef rv = add(c, r0, cpu_i64(c, v * T));
+        LLVMValueRef x = load_first(c, T, src, add(c, rv, mul(c, p, stride)), LLVMBuildSub(c->b, n, rv, ""));
+        vstore(c, x, dst, add(c, d0, cpu_i64(c, v * T)));
     }
-    LLVMValueRef ip = cpu_loop_begin(c, &li, cpu_i64(c, 0), npan, false);
-    LLVMValueRef dst0 = mul(c, mul(c, ip, kc), mr);
-    LLVMValueRef r = cpu_loop_begin(c, &lr, cpu_i64(c, 0), mr, false);
-    LLVMValueRef row = add(c, mul(c, ip, mr), r);
-    LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSLT, row, mc, "");
-    LLVMValueRef srow = add(c, ic, LLVMBuildSelect(c->b, in, row, cpu_i64(c, 0), ""));
-    /* A(row, pc + p): A[row*lda + pc + p], or A[(pc + p)*lda + row] when transposed */
-    LLVMValueRef src = ta ? add(c, mul(c, pc, lda), srow) : add(c, mul(c, srow, lda), pc);
-    LLVMValueRef pstride = ta ? lda : cpu_i64(c, 1);
-    LLVMValueRef p = cpu_loop_begin(c, &lp, cpu_i64(c, 0), kc, false);
-    LLVMValueRef v = cpu_load(c, c->f32, A, add(c, src, mul(c, p, pstride)));
-    cpu_store(c, c->f32, LLVMBuildSelect(c->b, in, v, LLVMConstReal(c->f32, 0), ""), Ap,
-              add(c, add(c, dst0, mul(c, p, mr)), r));
+    cpu_loop_end(c, &lj, NULL);
     cpu_loop_end(c, &lp, NULL);
+}
+
+static void pack_tiles(CpuCg *c, int R, int T, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef stride,
+                       LLVMValueRef kc, LLVMValueRef n, LLVMValueRef npan) {
+    CpuLoop lj, lb, lp, lr;
+    LLVMValueRef jp = cpu_loop_begin(c, &lj, cpu_i64(c, 0), npan, false);
+    LLVMValueRef r0 = mul(c, jp, cpu_i64(c, R)), d0 = mul(c, r0, kc);
+    /* full panels go T x T tile by tile through registers; the rest element by element */
+    LLVMValueRef full = LLVMBuildICmp(c->b, LLVMIntSGE, LLVMBuildSub(c->b, n, r0, ""), cpu_i64(c, R), "");
+    LLVMValueRef pv = LLVMBuildSelect(c->b, full, LLVMBuildSub(c->b, kc, LLVMBuildSRem(c->b, kc, cpu_i64(c, T), ""), ""),
+                                      cpu_i64(c, 0), "");
+    LLVMValueRef pb = cpu_loop_begin(c, &lb, cpu_i64(c, 0), pv, false);
+    for (int v = 0; v < R / T; v++) {
+        LLVMValueRef rv = add(c, r0, cpu_i64(c, v * T));
+        copy_transposed(c, T, fptr(c, src, add(c, mul(c, rv, stride), pb)), stride,
+                        fptr(c, dst, add(c, d0, add(c, mul(c, pb, cpu_i64(c, R)), cpu_i64(c, v * T)))),
+                        cpu_i64(c, R));
+    }
+    cpu_loop_end(c, &lb, cpu_i64(c, T));
+    LLVMValueRef p = cpu_loop_begin(c, &lp, pv, kc, false);
+    LLVMValueRef r = cpu_loop_begin(c, &lr, cpu_i64(c, 0), cpu_i64(c, R), false);
+    LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSLT, add(c, r0, r), n, "");
+    LLVMValueRef at = LLVMBuildSelect(c->b, in, add(c, mul(c, add(c, r0, r), stride), p), cpu_i64(c, 0), "");
+    LLVMValueRef x = LLVMBuildSelect(c->b, in, cpu_load(c, c->f32, src, at), LLVMConstReal(c->f32, 0), "");
+    cpu_store(c, c->f32, x, dst, add(c, d0, add(c, mul(c, p, cpu_i64(c, R)), r)));
     cpu_loop_end(c, &lr, NULL);
-    cpu_loop_end(c, &li, NULL);
+    cpu_loop_end(c, &lp, NULL);
+    cpu_loop_end(c, &lj, NULL);
+}
+
+/* pack(dst, src, stride, kc, n) with the layout above; n >= 1, kc >= 1. */
+static LLVMValueRef build_pack(CpuCg *c, const char *name, int R, bool rows_contig) {
+    LLVMTypeRef ps[5] = {c->ptr, c->ptr, c->i64, c->i64, c->i64};
+    LLVMValueRef f = helper_begin(c, name, ps, 5);
+    LLVMValueRef kc = LLVMGetParam(f, 3), n = LLVMGetParam(f, 4);
+    LLVMValueRef npan = LLVMBuildSDiv(c->b, add(c, n, cpu_i64(c, R - 1)), cpu_i64(c, R), "");
+    int T = R < c->vec ? R : c->vec; /* vector width of the copies; divides R */
+    if (rows_contig)
+        pack_rows(c, R, T, LLVMGetParam(f, 0), LLVMGetParam(f, 1), LLVMGetParam(f, 2), kc, n, npan);
+    else
+        pack_tiles(c, R, T, LLVMGetParam(f, 0), LLVMGetParam(f, 1), LLVMGetParam(f, 2), kc, n, npan);
     LLVMBuildRetVoid(c->b);
     return f;
 }
@@ -162,6 +195,14 @@ static LLVMValueRef build_micro(CpuCg *c, const char *name, int MR, int NR) {
             LLVMBuildStore(c->b, zero, acc[i][v]);
         }
     LLVMValueRef tile = LLVMBuildArrayAlloca(c->b, c->f32, cpu_i64(c, MR * NR), "tile");
+    /* the C tile is read after the k loop: fetch it now, behind the FMAs */
+    for (int i = 0; i < MR; i++)
+        for (int l = 0; l < NR * 4; l += 64) {
+            LLVMValueRef args[4] = {fptr(c, C, add(c, mul(c, cpu_i64(c, i), ldc), cpu_i64(c, l / 4))),
+                                    LLVMConstInt(c->i32, 1, 0), LLVMConstInt(c->i32, 3, 0),
+                                    LLVMConstInt(c->i32, 1, 0)};
+            cpu_intrinsic(c, "llvm.prefetch", c->ptr, args, 4);
+        }
     LLVMValueRef undef = LLVMGetUndef(vt);
     LLVMValueRef zmask = LLVMConstNull(LLVMVectorType(c->i32, (unsigned)W));
     CpuLoop lk;
@@ -238,14 +279,25 @@ static LLVMValueRef call(CpuCg *c, LLVMValueRef f, LLVMValueRef *args, int n) {
     return LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, args, (unsigned)n, "");
 }
 
+/* A buffer of `floats` f32, 64-byte aligned (aligned_alloc wants a multiple of 64). */
+static LLVMValueRef alloc_floats(CpuCg *c, LLVMValueRef floats) {
+    LLVMTypeRef ft, aps[2] = {c->i64, c->i64};
+    LLVMValueRef alloc = libc_fn(c, "aligned_alloc", c->ptr, aps, 2, &ft);
+    LLVMValueRef bytes = add(c, mul(c, floats, cpu_i64(c, 4)), cpu_i64(c, 63));
+    LLVMValueRef args[2] = {cpu_i64(c, 64), LLVMBuildAnd(c->b, bytes, cpu_i64(c, -64), "")};
+    return call(c, alloc, args, 2);
+}
+
+static LLVMValueRef at(CpuCg *c, LLVMValueRef base, LLVMValueRef idx) { return fptr(c, base, idx); }
+
 static void build_sgemm(CpuCg *c, bool ta, bool tb, const char *name) {
     int W = c->vec;
     int MR = W >= 16 ? 8 : 4, NR = 3 * W, NC = NR * NC_PANELS, MC = MR * 16;
     char nm[64];
     snprintf(nm, sizeof nm, "%s_packb", name);
-    LLVMValueRef packb = build_pack_b(c, nm, NR, tb);
+    LLVMValueRef packb = build_pack(c, nm, NR, !tb);
     snprintf(nm, sizeof nm, "%s_packa", name);
-    LLVMValueRef packa = build_pack_a(c, nm, MR, ta);
+    LLVMValueRef packa = build_pack(c, nm, MR, ta);
     snprintf(nm, sizeof nm, "%s_micro", name);
     LLVMValueRef micro = build_micro(c, nm, MR, NR);
 
@@ -254,23 +306,16 @@ static void build_sgemm(CpuCg *c, bool ta, bool tb, const char *name) {
     LLVMValueRef lda = cpu_param(c, 3), ldb = cpu_param(c, 4), ldc = cpu_param(c, 5);
     LLVMValueRef A = cpu_buf(c, 0), B = cpu_buf(c, 1), C = cpu_buf(c, 2);
     LLVMTypeRef ft;
-    LLVMTypeRef aps[2] = {c->i64, c->i64};
-    LLVMValueRef alloc = libc_fn(c, "aligned_alloc", c->ptr, aps, 2, &ft);
     LLVMValueRef freef = libc_fn(c, "free", c->voidt, &c->ptr, 1, &ft);
-    /* packing buffers sized for this call (small matmuls must not pay for big blocks);
-     * aligned_alloc wants a multiple of the alignment */
-    LLVMValueRef kcap = add(c, imin(c, K, cpu_i64(c, KC)), cpu_i64(c, 1));
+    /* Packing buffers sized for this call (small matmuls must not pay for big blocks).
+     * When all of A packed fits A_ALL floats, it is packed once, on the first column
+     * block, and reused by the others (else each column block repacks its rows). */
+    LLVMValueRef kcap = imin(c, K, cpu_i64(c, KC)), mpad = mul(c, LLVMBuildSDiv(c->b, add(c, M, cpu_i64(c, MR - 1)), cpu_i64(c, MR), ""), cpu_i64(c, MR));
     LLVMValueRef ncap = add(c, imin(c, LLVMBuildSub(c->b, c->hi, c->lo, ""), cpu_i64(c, NC)), cpu_i64(c, NR));
-    LLVMValueRef mcap = add(c, imin(c, M, cpu_i64(c, MC)), cpu_i64(c, MR));
-    LLVMValueRef bbytes = mul(c, mul(c, kcap, ncap), cpu_i64(c, 4));
-    LLVMValueRef abytes = mul(c, mul(c, kcap, mcap), cpu_i64(c, 4));
-    LLVMValueRef round = cpu_i64(c, -64);
-    bbytes = LLVMBuildAnd(c->b, add(c, bbytes, cpu_i64(c, 63)), round, "");
-    abytes = LLVMBuildAnd(c->b, add(c, abytes, cpu_i64(c, 63)), round, "");
-    LLVMValueRef a1[2] = {cpu_i64(c, 64), bbytes};
-    LLVMValueRef Bp = call(c, alloc, a1, 2);
-    LLVMValueRef a2[2] = {cpu_i64(c, 64), abytes};
-    LLVMValueRef Ap = call(c, alloc, a2, 2);
+    LLVMValueRef a_all = LLVMBuildICmp(c->b, LLVMIntSLE, mul(c, mpad, K), cpu_i64(c, A_ALL), "");
+    LLVMValueRef afloats = LLVMBuildSelect(c->b, a_all, mul(c, mpad, K), mul(c, kcap, add(c, imin(c, M, cpu_i64(c, MC)), cpu_i64(c, MR))), "");
+    LLVMValueRef Bp = alloc_floats(c, mul(c, kcap, ncap));
+    LLVMValueRef Ap = alloc_floats(c, afloats);
     /* K = 0: C is zeros (the loops below never store) */
     LLVMBasicBlockRef kz = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "kzero");
     LLVMBasicBlockRef main = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "main");
@@ -290,21 +335,34 @@ static void build_sgemm(CpuCg *c, bool ta, bool tb, const char *name) {
     LLVMValueRef nc = imin(c, cpu_i64(c, NC), LLVMBuildSub(c->b, c->hi, jc, ""));
     LLVMValueRef pc = cpu_loop_begin(c, &lpc, cpu_i64(c, 0), K, false);
     LLVMValueRef kc = imin(c, cpu_i64(c, KC), LLVMBuildSub(c->b, K, pc, ""));
-    LLVMValueRef pbargs[7] = {Bp, B, ldb, pc, kc, jc, nc};
-    call(c, packb, pbargs, 7);
+    /* B(pc, jc): B[pc * ldb + jc], or B[jc * ldb + pc] when stored transposed */
+    LLVMValueRef boff = tb ? add(c, mul(c, jc, ldb), pc) : add(c, mul(c, pc, ldb), jc);
+    LLVMValueRef pbargs[5] = {Bp, at(c, B, boff), ldb, kc, nc};
+    call(c, packb, pbargs, 5);
     LLVMValueRef accum = LLVMBuildZExt(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, pc, cpu_i64(c, 0), ""), c->i64, "");
     LLVMValueRef ic = cpu_loop_begin(c, &lic, cpu_i64(c, 0), M, false);
     LLVMValueRef mc = imin(c, cpu_i64(c, MC), LLVMBuildSub(c->b, M, ic, ""));
-    LLVMValueRef paargs[7] = {Ap, A, lda, ic, mc, pc, kc};
-    call(c, packa, paargs, 7);
+    /* all of A packed: block (pc, ic) at pc * mpad + ic * kc; else one block at 0 */
+    LLVMValueRef apos = LLVMBuildSelect(c->b, a_all, add(c, mul(c, pc, mpad), mul(c, ic, kc)), cpu_i64(c, 0), "");
+    LLVMValueRef Apc = at(c, Ap, apos);
+    LLVMValueRef repack = LLVMBuildOr(c->b, LLVMBuildNot(c->b, a_all, ""),
+                                      LLVMBuildICmp(c->b, LLVMIntEQ, jc, c->lo, ""), "");
+    LLVMBasicBlockRef bpack = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "packa");
+    LLVMBasicBlockRef bpacked = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "packed");
+    LLVMBuildCondBr(c->b, repack, bpack, bpacked);
+    LLVMPositionBuilderAtEnd(c->b, bpack);
+    LLVMValueRef aoff = ta ? add(c, mul(c, pc, lda), ic) : add(c, mul(c, ic, lda), pc);
+    LLVMValueRef paargs[5] = {Apc, at(c, A, aoff), lda, kc, mc};
+    call(c, packa, paargs, 5);
+    LLVMBuildBr(c->b, bpacked);
+    LLVMPositionBuilderAtEnd(c->b, bpacked);
     LLVMValueRef ir = cpu_loop_begin(c, &lir, cpu_i64(c, 0), mc, false);
     LLVMValueRef mr = imin(c, cpu_i64(c, MR), LLVMBuildSub(c->b, mc, ir, ""));
-    LLVMValueRef apan = LLVMBuildGEP2(c->b, c->f32, Ap, (LLVMValueRef[]){mul(c, ir, kc)}, 1, "");
+    LLVMValueRef apan = at(c, Apc, mul(c, ir, kc));
     LLVMValueRef jr = cpu_loop_begin(c, &ljr, cpu_i64(c, 0), nc, false);
     LLVMValueRef nr = imin(c, cpu_i64(c, NR), LLVMBuildSub(c->b, nc, jr, ""));
-    LLVMValueRef bpan = LLVMBuildGEP2(c->b, c->f32, Bp, (LLVMValueRef[]){mul(c, jr, kc)}, 1, "");
-    LLVMValueRef coff = add(c, mul(c, add(c, ic, ir), ldc), add(c, jc, jr));
-    LLVMValueRef cptr = LLVMBuildGEP2(c->b, c->f32, C, &coff, 1, "");
+    LLVMValueRef bpan = at(c, Bp, mul(c, jr, kc));
+    LLVMValueRef cptr = at(c, C, add(c, mul(c, add(c, ic, ir), ldc), add(c, jc, jr)));
     LLVMValueRef margs[8] = {apan, bpan, cptr, ldc, kc, mr, nr, accum};
     call(c, micro, margs, 8);
     cpu_loop_end(c, &ljr, cpu_i64(c, NR));
