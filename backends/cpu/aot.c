@@ -42,6 +42,8 @@ typedef struct {
 
 static void *tag_ptr(int slot) { return (void *)((uintptr_t)(slot + 1) << TAG_SHIFT); }
 
+static void rec_kernel(void *ctx, const char *name) { ((Rec *)ctx)->kname = name; }
+
 static void rec_call(void *ctx, void **bufs, int nbufs, const int64_t *params, int nparams,
                      int64_t lo, int64_t hi) {
     Rec *r = ctx;
@@ -216,7 +218,7 @@ static bool write_driver(IrFunc *f, const CpuKernelInfo *kis, const bool *virt, 
         /* allocation marker, replaced below by malloc when the value needs a buffer */
         fprintf(r.c, "    /*ALLOC %d*/\n", s);
         r.kname = kis[v->id].name;
-        CpuLaunch L = {.rec = rec_call, .rec_ctx = &r};
+        CpuLaunch L = {.rec = rec_call, .rec_ctx = &r, .rec_kernel = rec_kernel};
         int start = r.ncalls;
         ok = cpu_plan_launch(&L, v, &kis[v->id], NULL, a, &ts[s], err, errlen);
         fprintf(r.c, "    /*AFTER %d %d %d*/\n", start, r.ncalls, s);
@@ -235,6 +237,8 @@ static bool write_driver(IrFunc *f, const CpuKernelInfo *kis, const bool *virt, 
                        strcmp(kis[u->id].name, kis[v->id].name) == 0;
             if (!seen)
                 fprintf(c, "int64_t %s(void **, const int64_t *, int64_t, int64_t);\n", kis[v->id].name);
+            if (kis[v->id].epi[0]) /* a fused matmul's epilogue (declared again: harmless) */
+                fprintf(c, "int64_t %s(void **, const int64_t *, int64_t, int64_t);\n", kis[v->id].epi);
         }
         fprintf(c, "\nint tfc_%s(const void *const *weights, const void *const *inputs,\n"
                    "        void *const *outputs) {\n", f->name);

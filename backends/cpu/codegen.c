@@ -373,6 +373,10 @@ typedef struct {
      * predict (bit k: operand k is contiguous along the last axis, else broadcast). */
     const IrFunc *body;
     unsigned fused_pattern;
+    /* A matmul's epilogue: input 0 is the product (mm's value) and body parameter k is
+     * input pmap[k] (-1: only the matmul reads it). Plain fused bodies: pmap[k] = k. */
+    const IrValue *mm;
+    int pmap[CPU_EW_MAX_IN];
 } EwSpec;
 
 /* The scalar result of op v on x[] (operand dtypes `in`, result dtype `out`); `flat` is
@@ -407,8 +411,10 @@ static LLVMValueRef ew_compute(CpuCg *c, const IrValue *v, const IrDType *in, Ir
     return r;
 }
 
-/* A fused body evaluated on one element: x[k] is parameter k's value. */
-static LLVMValueRef body_compute(CpuCg *c, const IrFunc *body, LLVMValueRef *x, LLVMValueRef flat) {
+/* A fused body evaluated on one element: x[s->pmap[k]] is parameter k's value (and x[0]
+ * the matmul's, for an epilogue, whose transposes and matmul are not computed here). */
+static LLVMValueRef body_compute(CpuCg *c, const EwSpec *s, LLVMValueRef *x, LLVMValueRef flat) {
+    const IrFunc *body = s->body;
     int n = 0;
     for (const IrValue *v = body->first; v; v = v->next) n++;
     LLVMValueRef *val = calloc((size_t)n, sizeof *val), r;
@@ -416,9 +422,15 @@ static LLVMValueRef body_compute(CpuCg *c, const IrFunc *body, LLVMValueRef *x, 
     for (const IrValue *v = body->first; v; v = v->next, id++) {
         ((IrValue *)v)->id = id;
         if (v->op == OP_INPUT) {
-            val[id] = x[param++];
+            int k = s->pmap[param++];
+            val[id] = k >= 0 ? x[k] : NULL;
             continue;
         }
+        if (v == s->mm) {
+            val[id] = x[0];
+            continue;
+        }
+        if (v->op == OP_TRANSPOSE) continue; /* read in place by the matmul */
         LLVMValueRef args[3];
         IrDType in[3];
         for (int i = 0; i < v->nargs; i++) args[i] = val[v->args[i]->id], in[i] = v->args[i]->type.dtype;
@@ -434,7 +446,7 @@ static void ew_element(CpuCg *c, const EwSpec *s, LLVMValueRef *inptr, LLVMValue
                        LLVMValueRef outptr, LLVMValueRef oidx, LLVMValueRef flat) {
     LLVMValueRef x[CPU_EW_MAX_IN];
     for (int k = 0; k < s->nin; k++) x[k] = cpu_load(c, lty(c, s->in[k]), inptr[k], inidx[k]);
-    LLVMValueRef r = s->body ? body_compute(c, s->body, x, flat) : ew_compute(c, s->v, s->in, s->out, x, flat);
+    LLVMValueRef r = s->body ? body_compute(c, s, x, flat) : ew_compute(c, s->v, s->in, s->out, x, flat);
     cpu_store(c, lty(c, s->out), r, outptr, oidx);
 }
 
@@ -831,6 +843,7 @@ static bool build_fused(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, const cha
         return false;
     }
     EwSpec s = {.v = v, .out = v->type.dtype, .nin = v->nargs, .body = body};
+    for (int k = 0; k < v->nargs; k++) s.pmap[k] = k;
     s.R = v->type.rank > 0 ? v->type.rank : 1;
     const IrType *o = &v->type;
     for (int k = 0; k < v->nargs; k++) {
@@ -856,6 +869,82 @@ static bool build_fused(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, const cha
     ki->kind = CPU_K_EW;
     ki->rank = s.R;
     if (is_new) build_ew(c, &s, *name);
+    return true;
+}
+
+/* Whether an operand's last dim is contiguous in an iteration over `o` (not a dim of 1
+ * broadcast along it): the inner-stride pattern the kernel specialises for. */
+static bool inner_contiguous(const IrType *t, const IrType *o) {
+    bool bcast = t->rank == 0 || (!t->dims[t->rank - 1].sym && t->dims[t->rank - 1].size == 1 &&
+                                  !(o->rank > 0 && !o->dims[o->rank - 1].sym && o->dims[o->rank - 1].size == 1));
+    return !bcast;
+}
+
+/* The body parameter (0-based) that matmul operand k reads, and whether transposed. */
+static int matmul_param(const IrFunc *body, const IrValue *mm, int k, bool *trans) {
+    const IrValue *a = mm->args[k];
+    *trans = a->op == OP_TRANSPOSE;
+    if (*trans) a = a->args[0];
+    for (int i = 0; i < body->nparams; i++)
+        if (body->params[i] == a) return i;
+    return -1;
+}
+
+/* fuse-matmul's form: the matmul kernel (shared with plain matmuls) and an elementwise
+ * kernel for the epilogue, which cpu_plan.c runs on each block of the product right
+ * after the block is computed (still in cache). The epilogue's inputs are the product,
+ * then the operands the epilogue reads (ki->epi_args). */
+static bool build_fused_matmul(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, const char **name,
+                               char *err, size_t errlen) {
+    const IrFunc *body = v->attrs.body;
+    const IrValue *mm = ir_body_matmul(body);
+    bool ta, tb;
+    int px = matmul_param(body, mm, 0, &ta), py = matmul_param(body, mm, 1, &tb);
+    if (px < 0 || py < 0 || v->type.dtype != DT_F32 || v->nargs + 1 > CPU_EW_MAX_IN) {
+        snprintf(err, errlen, "the cpu backend has no kernel for fused @%s (a matmul on %d operands)",
+                 body->name, v->nargs);
+        return false;
+    }
+    char key[96];
+    bool is_new;
+    snprintf(key, sizeof key, "matmul.f32.%d%d", ta, tb);
+    *name = intern_kernel(c, key, &is_new);
+    if (is_new) cpu_cg_matmul(c, DT_F32, ta, tb, *name);
+    ki->kind = CPU_K_MATMUL;
+    ki->trans_a = ta, ki->trans_b = tb;
+    ki->mm_x = px, ki->mm_y = py;
+
+    EwSpec s = {.v = v, .out = DT_F32, .nin = 1, .body = body, .mm = mm};
+    s.R = v->type.rank;
+    s.in[0] = DT_F32;
+    s.fused_pattern = 1; /* the product: contiguous */
+    for (int k = 0; k < body->nparams; k++) {
+        const IrValue *p = body->params[k];
+        bool read = false;
+        for (const IrValue *u = p->next; u && !read; u = u->next)
+            for (int i = 0; i < u->nargs; i++) read |= u->args[i] == p && u != mm && u->op != OP_TRANSPOSE;
+        s.pmap[k] = -1;
+        if (!read) continue;
+        s.pmap[k] = s.nin;
+        ki->epi_args[s.nin - 1] = (int8_t)k;
+        s.in[s.nin] = p->type.dtype;
+        if (inner_contiguous(&p->type, &v->type)) s.fused_pattern |= 1u << s.nin;
+        s.nin++;
+    }
+    ki->epi_nargs = s.nin - 1;
+    ki->rank = s.R;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    ir_print_func(mem, (IrFunc *)body);
+    fclose(mem);
+    const char *from = strchr(text, '(');
+    uint64_t h = cpu_hash(from ? from : text, strlen(from ? from : text), 0);
+    free(text);
+    snprintf(key, sizeof key, "epilogue.%016llx.%d.%x", (unsigned long long)h, s.R, s.fused_pattern);
+    const char *epi = intern_kernel(c, key, &is_new);
+    if (is_new) build_ew(c, &s, epi);
+    snprintf(ki->epi, sizeof ki->epi, "%s", epi);
     return true;
 }
 
@@ -937,7 +1026,9 @@ bool cpu_cg_value(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, char *err, size
         if (is_new) build_xent(c, name);
         break;
     case OP_FUSED:
-        if (!build_fused(c, v, ki, &name, err, errlen)) return false;
+        if (ir_body_matmul(v->attrs.body) ? !build_fused_matmul(c, v, ki, &name, err, errlen)
+                                          : !build_fused(c, v, ki, &name, err, errlen))
+            return false;
         break;
     case OP_GATHER:
         ki->kind = CPU_K_GATHER;

@@ -33,6 +33,7 @@ typedef struct {
     CpuKernelInfo ki;
     bool virt;      /* a transpose every user reads in place: no kernel, no tensor */
     CpuKernelFn fn;
+    CpuKernelFn epi; /* a fused matmul's epilogue (ki.epi) */
     double seconds; /* profile */
     int64_t calls;
 } Step;
@@ -171,6 +172,11 @@ static BkExec *cpu_compile(Backend *b, IrFunc *f, char *err, size_t errlen) {
             void *p = cpu_jit_lookup(e->jit, s->ki.name, err, errlen);
             ok = p != NULL;
             memcpy(&s->fn, &p, sizeof p);
+        }
+        if (ok && s->ki.epi[0]) {
+            void *p = cpu_jit_lookup(e->jit, s->ki.epi, err, errlen);
+            ok = p != NULL;
+            memcpy(&s->epi, &p, sizeof p);
         }
     }
     if (!ok) {
@@ -326,7 +332,7 @@ static bool eval_value(BkExec *e, Slot *slots, RefEnv *env, IrValue *v, Tensor *
     if (ok) {
         bool prof = e->cb->opts.profile;
         double t0 = prof ? now_seconds() : 0;
-        CpuLaunch L = {.pool = e->cb->pool};
+        CpuLaunch L = {.pool = e->cb->pool, .epi = st->epi};
         ok = cpu_plan_launch(&L, v, &st->ki, st->fn, a, out, err, errlen);
         if (prof) {
             st->seconds += now_seconds() - t0;

@@ -71,6 +71,13 @@ typedef struct {
                         computed as one matmul with K = batch * rows; the batched matmul
                         is never built. Input (like trans_a/trans_b) to cpu_cg_value. */
     char name[24];   /* the LLVM function's symbol */
+    /* MATMUL of a fused op (fuse-matmul): x and y are operands mm_x and mm_y (stored
+     * transposed when trans_a / trans_b), and `epi` (rank `rank`) is an EW kernel applied
+     * to each computed block of C: bufs out, C (the same block), then operands
+     * epi_args[0..epi_nargs). epi[0] == 0: a plain matmul. */
+    char epi[24];
+    int mm_x, mm_y, epi_nargs;
+    int8_t epi_args[CPU_EW_MAX_IN];
 } CpuKernelInfo;
 
 /* ---- codegen (codegen.c, matmul.c) ---- */
@@ -180,6 +187,10 @@ typedef struct {
     CpuPool *pool;
     CpuRecordFn rec; /* NULL: run */
     void *rec_ctx;
+    /* recording only: the calls recorded next go to kernel `name` (a fused matmul's
+     * epilogue, recorded after its matmul) */
+    void (*rec_kernel)(void *ctx, const char *name);
+    CpuKernelFn epi; /* running a fused matmul: its epilogue kernel (ki->epi) */
 } CpuLaunch;
 
 /* Compute the params of v's kernel from its operands `a` and its output `out` (already

@@ -188,6 +188,49 @@ static bool reduce(const CpuLaunch *L, const IrValue *v, const CpuKernelInfo *ki
     return true;
 }
 
+/* A fused matmul's epilogue: an EW kernel over the output's iteration space (R = its
+ * rank; a row is every dim but the last), whose tensors are the output, the product (the
+ * output itself: each element is read, then overwritten) and the epilogue's operands
+ * with their broadcast strides. Bases are for column 0; a block of columns [c0, c1) of
+ * rows [r0, r1) is the same params with the last dim c1 - c0 and each base moved by c0
+ * times its last stride, run over rows [r0, r1). */
+typedef struct {
+    CpuKernelFn fn;
+    int nbufs;
+    void *bufs[CPU_EW_MAX_IN + 1];
+    EwParams e;
+} Epilogue;
+
+static void epilogue_init(Epilogue *ep, CpuKernelFn fn, const CpuKernelInfo *ki, Tensor *const *a,
+                          Tensor *out) {
+    int64_t os[IR_MAX_RANK], s[IR_MAX_RANK];
+    contig_strides(out->rank, out->dims, os);
+    ep->fn = fn;
+    ew_init(&ep->e, out->rank, out->dims, out->rank);
+    ew_add(&ep->e, 0, os, out->rank);
+    ew_add(&ep->e, 0, os, out->rank);
+    ep->bufs[0] = ep->bufs[1] = out->data;
+    ep->nbufs = 2;
+    for (int k = 0; k < ki->epi_nargs; k++) {
+        const Tensor *t = a[ki->epi_args[k]];
+        ref_broadcast_strides(t->rank, t->dims, out->rank, out->dims, s);
+        ew_add(&ep->e, 0, s, out->rank);
+        ep->bufs[ep->nbufs++] = t->data;
+    }
+}
+
+/* The epilogue on columns [c0, c1) of output rows [r0, r1). */
+static int64_t epilogue_block(const Epilogue *ep, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    EwParams e = ep->e;
+    int R = e.R;
+    e.p[R - 1] = c1 - c0;
+    for (int k = 0; k < e.nt; k++) {
+        int64_t *q = e.p + R + k * (R + 1);
+        q[0] += c0 * q[R]; /* base += c0 * the last axis' stride */
+    }
+    return ep->fn((void **)ep->bufs, e.p, r0, r1);
+}
+
 /* Matmul over (batch, row block, column) triples: the range is batches * nrb * N, where
  * tall matrices are cut into row blocks of MB rows. The kernel's own range is columns, so
  * without row blocks a tall-skinny product (M = 11490, N = 128) would give each thread a
@@ -199,6 +242,7 @@ typedef struct {
     int br;
     bool ta;
     int64_t sx[IR_MAX_RANK], sy[IR_MAX_RANK], p[6], mb, nrb;
+    const Epilogue *epi; /* NULL: a plain matmul */
 } MatmulCall;
 
 /* The buffers and params of one (batch, row block) of m. */
@@ -223,8 +267,13 @@ static int64_t matmul_task(void *ctx, int64_t lo, int64_t hi) {
         int64_t piece = lo / N, c0 = lo % N, c1 = c0 + (hi - lo) < N ? c0 + (hi - lo) : N;
         void *bufs[3];
         int64_t p[6];
-        matmul_piece(m, piece / m->nrb, piece % m->nrb, bufs, p);
+        int64_t b = piece / m->nrb, rb = piece % m->nrb;
+        matmul_piece(m, b, rb, bufs, p);
         int64_t st = m->fn(bufs, p, c0, c1);
+        if (!st && m->epi) { /* while the block is in cache: its output rows are b*M + r */
+            int64_t r0 = b * m->p[0] + rb * m->mb;
+            st = epilogue_block(m->epi, r0, r0 + p[0], c0, c1);
+        }
         if (st) return st;
         lo += c1 - c0;
     }
@@ -232,8 +281,8 @@ static int64_t matmul_task(void *ctx, int64_t lo, int64_t hi) {
 }
 
 static bool matmul(const CpuLaunch *L, const CpuKernelInfo *ki, CpuKernelFn fn, const Tensor *x,
-                   const Tensor *y, Tensor *out) {
-    MatmulCall m = {.fn = fn, .x = x, .y = y, .out = out, .br = out->rank - 2, .ta = ki->trans_a};
+                   const Tensor *y, Tensor *out, const Epilogue *epi) {
+    MatmulCall m = {.fn = fn, .x = x, .y = y, .out = out, .br = out->rank - 2, .ta = ki->trans_a, .epi = epi};
     int64_t M = x->dims[x->rank - 2], K = x->dims[x->rank - 1], N = y->dims[y->rank - 1];
     ref_broadcast_strides(x->rank - 2, x->dims, m.br, out->dims, m.sx);
     ref_broadcast_strides(y->rank - 2, y->dims, m.br, out->dims, m.sy);
@@ -261,6 +310,11 @@ static bool matmul(const CpuLaunch *L, const CpuKernelInfo *ki, CpuKernelFn fn, 
                 matmul_piece(&m, b, rb, bufs, pp);
                 L->rec(L->rec_ctx, bufs, 3, pp, 6, 0, N);
             }
+        if (epi) { /* recorded after the whole product: the same result, less cache reuse */
+            L->rec_kernel(L->rec_ctx, ki->epi);
+            L->rec(L->rec_ctx, (void **)epi->bufs, epi->nbufs, epi->e.p, epi->e.R + epi->e.nt * (epi->e.R + 1),
+                   0, prod(out->dims, 0, out->rank - 1));
+        }
         return true;
     }
     int64_t col = m.mb * (K ? K : 1);
@@ -300,8 +354,22 @@ bool cpu_plan_launch(const CpuLaunch *L, const IrValue *v, const CpuKernelInfo *
         launch(L, fn, bufs, 2, p, 3, cols, grain, 4);
         return true;
     }
-    case CPU_K_MATMUL:
-        return matmul(L, ki, fn, a[0], a[1], out);
+    case CPU_K_MATMUL: {
+        if (!ki->epi[0]) return matmul(L, ki, fn, a[0], a[1], out, NULL);
+        /* a fused op: x and y are two of its operands, stored transposed when trans_a /
+         * trans_b (the matmul is planned on their logical shapes) */
+        Tensor xy[2] = {*a[ki->mm_x], *a[ki->mm_y]};
+        for (int i = 0; i < 2; i++)
+            if (i ? ki->trans_b : ki->trans_a) {
+                int r = xy[i].rank;
+                int64_t d = xy[i].dims[r - 2];
+                xy[i].dims[r - 2] = xy[i].dims[r - 1];
+                xy[i].dims[r - 1] = d;
+            }
+        Epilogue ep;
+        epilogue_init(&ep, L->epi, ki, a, out);
+        return matmul(L, ki, fn, &xy[0], &xy[1], out, &ep);
+    }
     case CPU_K_SOFTMAX: {
         int64_t ax = v->attrs.axis;
         int64_t p[3] = {prod(out->dims, 0, (int)ax), out->dims[ax], prod(out->dims, (int)ax + 1, out->rank)};
