@@ -52,6 +52,7 @@ typedef struct {
     int K;         /* SUM, NN: terms per output */
     const char *bind; /* symbol sizes, "B=3,T=5" */
     bool grid;     /* f32 inputs on a 0.5 grid (comparisons see ties) */
+    bool fuse;     /* the target runs the graph after fuse-elementwise, ref runs it as written */
 } Case;
 
 #define U(op, shape, lo, hi, tol)                                                        \
@@ -205,6 +206,29 @@ static const Case cases[] = {
     {"cross_entropy f32[7, 11]", "f32[7, 11]; i32[7]", "%r = cross_entropy %a0, %a1 : f32[]", "f32[]", NN, 0, 11, 11, NULL, false},
     {"cross_entropy f32[2, 3, 50257]", "f32[2, 3, 50257]; i32[2, 3]", "%r = cross_entropy %a0, %a1 : f32[]", "f32[]", NN, 0, 50257, 50257, NULL, false},
     {"cross_entropy target out of range (error)", "f32[7, 5]; i32[7]", "%r = cross_entropy %a0, %a1 : f32[]", "f32[]", ERROR, 0, 40, 0, NULL, false},
+
+    /* fused kernels (fuse-elementwise) against the unfused graph on ref */
+    {"fused bias, gelu, residual f32[3, 5, 67]", "f32[3, 5, 67]; f32[67]; f32[3, 5, 67]",
+     "%h = add %a0, %a1 : f32[3, 5, 67]\n    %g = gelu %h : f32[3, 5, 67]\n    %r = add %a2, %g : f32[3, 5, 67]",
+     "f32[3, 5, 67]", MATH, -4, 4, 0, NULL, false, true},
+    {"fused where(lt(a, b), exp a, -b) f32[B, 33]", "f32[B, 33]; f32[33]",
+     "%c = lt %a0, %a1 : f32[B, 33]\n    %e = exp %a0 : f32[B, 33]\n    %n = neg %a1 : f32[33]\n"
+     "    %r = where %c, %e, %n : f32[B, 33]", "f32[B, 33]", MATH, -4, 4, 0, "B=7", true, true},
+    {"fused i32 add, mul, relu", "i32[9, 5]; i32[5]",
+     "%s = add %a0, %a1 : i32[9, 5]\n    %m = mul %s, %a0 : i32[9, 5]\n    %r = relu %m : i32[9, 5]",
+     "i32[9, 5]", EXACT, -50, 50, 0, NULL, false, true},
+    {"fused mean of squares over the last axis f32[7, 131] keepdim", "f32[7, 131]",
+     "%s = mul %a0, %a0 : f32[7, 131]\n    %r = mean %s {axes = [1], keepdim = true} : f32[7, 1]",
+     "f32[7, 1]", SUM, -2, 2, 131, NULL, false, true},
+    {"fused sum of squares over all axes f32[37, 41]", "f32[37, 41]",
+     "%s = mul %a0, %a0 : f32[37, 41]\n    %r = sum %s {axes = [0, 1]} : f32[]",
+     "f32[]", SUM, -2, 2, 1517, NULL, false, true},
+    {"fused sum of a broadcast product over axes [1, 2] f32[3, 5, 17]", "f32[3, 5, 17]; f32[17]",
+     "%s = mul %a0, %a1 : f32[3, 5, 17]\n    %r = sum %s {axes = [1, 2], keepdim = true} : f32[3, 1, 1]",
+     "f32[3, 1, 1]", SUM, -2, 2, 85, NULL, false, true},
+    {"fused max of tanh over the last axis f32[4, 3, 29]", "f32[4, 3, 29]",
+     "%t = tanh %a0 : f32[4, 3, 29]\n    %r = max %t {axes = [2]} : f32[4, 3]",
+     "f32[4, 3]", MATH, -3, 3, 0, NULL, false, true},
 };
 
 enum { NCASES = sizeof cases / sizeof cases[0] };
@@ -346,9 +370,15 @@ static int run_case(const Case *c, Backend *tb, Backend *rb, uint64_t seed, FILE
     }
     char rerr[1024];
     bool rok = run_on(rb, f, NULL, in, want, rerr, sizeof rerr);
-    bool tok = run_on(tb, f, NULL, in, got, err, sizeof err);
     int failed = 0;
     char why[2400] = "";
+    if (c->fuse) { /* the target sees the fused graph; the case must fuse */
+        pass_fuse_elementwise(m);
+        int fused = 0;
+        for (IrValue *v = f->first; v; v = v->next) fused += v->op == OP_FUSED;
+        if (fused == 0) snprintf(why, sizeof why, "fuse-elementwise made no fused op"), failed = 1;
+    }
+    bool tok = run_on(tb, f, NULL, in, got, err, sizeof err);
     if (c->tol == ERROR) {
         if (rok || tok)
             snprintf(why, sizeof why, "expected an error; ref %s, target %s", rok ? "ran" : "failed",
@@ -356,6 +386,7 @@ static int run_case(const Case *c, Backend *tb, Backend *rb, uint64_t seed, FILE
         else if (strcmp(err, rerr) != 0)
             snprintf(why, sizeof why, "messages differ: target '%s', ref '%s'", err, rerr);
         failed = why[0] != 0;
+    } else if (failed) {
     } else if (!rok) {
         snprintf(why, sizeof why, "ref failed: %s", rerr);
         failed = 1;

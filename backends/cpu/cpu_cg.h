@@ -34,6 +34,11 @@ typedef enum {
      * base_k, strides_k[R] (in elements). Parallel range: rows = prod(dims[0..R-2]).
      * Returns 1 on an i32 division by zero, 2 on an i32 negative power. */
     CPU_K_EW,
+    /* A fused body ending in a reduction over the trailing RR of X's R dims (X: the
+     * reduction's operand). bufs: out (contiguous over the kept dims), in0, in1, ...
+     * params: dims[R] of X, then per input k: base_k, strides_k[R] (broadcast into X),
+     * then count (reduced elements). Range: output elements. */
+    CPU_K_FUSED_REDUCE,
     /* Reduction: params kdims[RK], kstrides[RK], rdims[RR], rstrides[RR], count.
      * bufs: out (contiguous over the kept dims), in. Range: output elements. */
     CPU_K_REDUCE,

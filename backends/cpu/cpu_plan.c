@@ -53,7 +53,7 @@ static int64_t prod(const int64_t *d, int from, int to) {
 /* The EW params for an iteration space dims[R] (R >= 1): out base/strides, then inputs. */
 typedef struct {
     int R, nt;
-    int64_t p[IR_MAX_RANK + (CPU_EW_MAX_IN + 1) * (IR_MAX_RANK + 1)];
+    int64_t p[IR_MAX_RANK + (CPU_EW_MAX_IN + 1) * (IR_MAX_RANK + 1) + 1]; /* + a fused reduction's count */
 } EwParams;
 
 static void ew_init(EwParams *e, int R, const int64_t *dims, int rank) {
@@ -284,9 +284,37 @@ void cpu_plan_sum_matmul_views(const Tensor *x, const Tensor *dy, Tensor *xa, Te
     mm->dims[r - 1] = N;
 }
 
+/* X (the reduction operand of the body) is the broadcast of the inputs, right-aligned. */
+static bool fused_reduce(const CpuLaunch *L, const IrValue *v, const CpuKernelInfo *ki, CpuKernelFn fn,
+                         Tensor *const *a, Tensor *out) {
+    int R = ki->rank, RK = R - ki->rrank;
+    int64_t x[IR_MAX_RANK];
+    for (int d = 0; d < R; d++) x[d] = 1;
+    for (int i = 0; i < v->nargs; i++)
+        for (int d = 0; d < a[i]->rank; d++)
+            if (a[i]->dims[d] != 1) x[R - a[i]->rank + d] = a[i]->dims[d];
+    EwParams e;
+    ew_init(&e, R, x, R);
+    void *bufs[CPU_EW_MAX_IN + 1] = {out->data};
+    for (int i = 0; i < v->nargs; i++) {
+        int64_t s[IR_MAX_RANK];
+        ref_broadcast_strides(a[i]->rank, a[i]->dims, R, x, s);
+        ew_add(&e, 0, s, R);
+        bufs[1 + i] = a[i]->data;
+    }
+    int64_t nout = prod(x, 0, RK), count = prod(x, RK, R);
+    e.p[R + e.nt * (R + 1)] = count;
+    if (nout == 0) return true;
+    int64_t grain = count >= EW_MIN_CHUNK ? 1 : EW_MIN_CHUNK / (count ? count : 1);
+    launch(L, fn, bufs, 1 + v->nargs, e.p, R + e.nt * (R + 1) + 1, nout, grain, 4);
+    return true;
+}
+
 bool cpu_plan_launch(const CpuLaunch *L, const IrValue *v, const CpuKernelInfo *ki, CpuKernelFn fn,
                      Tensor *const *a, Tensor *out, char *err, size_t errlen) {
     switch (ki->kind) {
+    case CPU_K_FUSED_REDUCE:
+        return fused_reduce(L, v, ki, fn, a, out);
     case CPU_K_EW:
         return ew(L, v, ki, fn, a, out, err, errlen);
     case CPU_K_REDUCE:

@@ -267,53 +267,49 @@ static bool dtype_ok(const IrValue *v, const IrType *t, char *err, size_t errlen
     return false;
 }
 
-/* A fused body as one grid loop: each operand read at its broadcast offset, then one
- * local per body value, each the same expression the op's own kernel would use. */
-static bool fused_kernel(const Gen *g, Out *o, const IrValue *v, const IrType **ts, const int *slots,
-                         int nt, char *err, size_t errlen) {
+/* Statements evaluating a fused body at element `idx` of the iteration space xt (whose
+ * dims are the macros D<xt_t>_i): each operand read at its broadcast offset, then one
+ * local v<id> per body value, each the expression the op's own kernel uses. Stops at a
+ * final reduction; returns the id of the last value computed, or -1 with a message. */
+static int body_statements(Sb *b, const IrValue *v, const IrType **ts, const IrType *xt, int xt_t,
+                           const char *idx, char *err, size_t errlen) {
     const IrFunc *body = v->attrs.body;
-    if (ir_op_flags(body->results[0]->op) & F_REDUCE) {
-        snprintf(err, errlen, "%%%d = fused @%s: the vulkan backend has no fused reductions", v->id, body->name);
-        return false;
-    }
-    Sb b = {0};
-    header(g, &b, (int)g->cfg->wg, 1, ts, nt, false, false);
-    sb_printf(&b, "%s", float_helpers);
-    grid_loop_open(&b, "N0");
-    int id = 0, param = 0;
+    int id = 0, param = 0, last = -1;
     for (const IrValue *x = body->first; x; x = x->next) ((IrValue *)x)->id = id++;
     for (const IrValue *x = body->first; x; x = x->next) {
         const char *t = glsl_type(x->type.dtype);
+        if (ir_op_flags(x->op) & F_REDUCE) return x->args[0]->id;
+        last = x->id;
         if (x->op == OP_INPUT) {
             char var[16];
             snprintf(var, sizeof var, "o%d", ++param);
-            bcast_off(&b, &v->type, 0, v->type.rank, ts[param], param, ts[param]->rank, "i", var);
-            sb_printf(&b, "    %s v%d = b%d.d[o%d];\n", t, x->id, param, param);
+            bcast_off(b, xt, xt_t, xt->rank, ts[param], param, ts[param]->rank, idx, var);
+            sb_printf(b, "    %s v%d = b%d.d[o%d];\n", t, x->id, param, param);
             continue;
         }
         bool ints = x->nargs && x->args[0]->type.dtype == DT_I32;
-        sb_printf(&b, "    %s v%d;\n    { ", t, x->id);
+        sb_printf(b, "    %s v%d;\n    { ", t, x->id);
         if (x->op == OP_CONSTANT) {
             if (x->type.dtype == DT_I32)
-                sb_printf(&b, "v%d = %d;", x->id, (int)to_i32(x->attrs.value));
+                sb_printf(b, "v%d = %d;", x->id, (int)to_i32(x->attrs.value));
             else
-                sb_printf(&b, "v%d = ", x->id), float_lit(&b, x->attrs.value), sb_printf(&b, ";");
+                sb_printf(b, "v%d = ", x->id), float_lit(b, x->attrs.value), sb_printf(b, ";");
         } else if (x->op == OP_CAST) {
             if (x->type.dtype == x->args[0]->type.dtype)
-                sb_printf(&b, "v%d = v%d;", x->id, x->args[0]->id);
+                sb_printf(b, "v%d = v%d;", x->id, x->args[0]->id);
             else if (x->type.dtype == DT_I32)
-                sb_printf(&b, "float x = v%d; v%d = isnan(x) ? 0 : x >= 2147483647.0 ? 2147483647 : "
-                              "x <= -2147483648.0 ? (-2147483647 - 1) : int(x);", x->args[0]->id, x->id);
+                sb_printf(b, "float x = v%d; v%d = isnan(x) ? 0 : x >= 2147483647.0 ? 2147483647 : "
+                             "x <= -2147483648.0 ? (-2147483647 - 1) : int(x);", x->args[0]->id, x->id);
             else
-                sb_printf(&b, "v%d = float(v%d);", x->id, x->args[0]->id);
+                sb_printf(b, "v%d = float(v%d);", x->id, x->args[0]->id);
         } else if (x->op == OP_WHERE) {
             if (x->args[0]->type.dtype == DT_I32)
-                sb_printf(&b, "bool c = v%d != 0;", x->args[0]->id);
+                sb_printf(b, "bool c = v%d != 0;", x->args[0]->id);
             else
-                sb_printf(&b, "float cf = v%d; bool c = cf != 0.0 || isnan(cf);", x->args[0]->id);
-            sb_printf(&b, " v%d = c ? v%d : v%d;", x->id, x->args[1]->id, x->args[2]->id);
+                sb_printf(b, "float cf = v%d; bool c = cf != 0.0 || isnan(cf);", x->args[0]->id);
+            sb_printf(b, " v%d = c ? v%d : v%d;", x->id, x->args[1]->id, x->args[2]->id);
         } else if (ir_op_flags(x->op) & F_BINARY) {
-            sb_printf(&b, "%s a = v%d; %s b = v%d; v%d = %s;", glsl_type(x->args[0]->type.dtype),
+            sb_printf(b, "%s a = v%d; %s b = v%d; v%d = %s;", glsl_type(x->args[0]->type.dtype),
                       x->args[0]->id, glsl_type(x->args[1]->type.dtype), x->args[1]->id, x->id,
                       binary_expr(x->op, ints));
         } else {
@@ -321,17 +317,57 @@ static bool fused_kernel(const Gen *g, Out *o, const IrValue *v, const IrType **
             if (!e) {
                 snprintf(err, errlen, "%%%d = fused @%s: %s is not defined on i32", v->id, body->name,
                          ir_op_name(x->op));
-                free(b.s);
-                return false;
+                return -1;
             }
-            sb_printf(&b, "%s x = v%d; v%d = %s;", glsl_type(x->args[0]->type.dtype), x->args[0]->id,
+            sb_printf(b, "%s x = v%d; v%d = %s;", glsl_type(x->args[0]->type.dtype), x->args[0]->id,
                       x->id, e);
         }
-        sb_printf(&b, " }\n");
+        sb_printf(b, " }\n");
     }
-    sb_printf(&b, "    b0.d[i] = v%d;\n", body->results[0]->id);
-    grid_loop_close(&b);
-    set_binds(add_kernel(o, VK_K_ELEM, &b, ""), nt, slots, false);
+    return last;
+}
+
+/* A fused body as one kernel: a grid loop over the output, or, for a body ending in a
+ * reduction over trailing axes, reduce.comp with LOAD_X evaluating the chain. */
+static bool fused_kernel(const Gen *g, Out *o, const IrValue *v, const IrType **ts, const int *slots,
+                         int nt, char *err, size_t errlen) {
+    const IrValue *root = v->attrs.body->results[0];
+    Sb b = {0};
+    int last;
+    if (!(ir_op_flags(root->op) & F_REDUCE)) {
+        header(g, &b, (int)g->cfg->wg, 1, ts, nt, false, false);
+        sb_printf(&b, "%s", float_helpers);
+        grid_loop_open(&b, "N0");
+        if ((last = body_statements(&b, v, ts, &v->type, 0, "i", err, errlen)) < 0) return free(b.s), false;
+        sb_printf(&b, "    b0.d[i] = v%d;\n", last);
+        grid_loop_close(&b);
+        set_binds(add_kernel(o, VK_K_ELEM, &b, ""), nt, slots, false);
+        return true;
+    }
+    /* X: the reduction's operand, contiguous, its dims the macros D<nt>_i; reduced axes
+     * are trailing (fuse-elementwise makes no other), so element r of output row `row`
+     * is X[row * COUNT + r]. */
+    const IrType *xt = &root->args[0]->type;
+    int nred = root->attrs.nints;
+    header(g, &b, (int)g->cfg->wg, 1, ts, nt, false, true);
+    char d[32];
+    for (int i = 0; i < xt->rank; i++) sb_printf(&b, "#define D%d_%d (%s)\n", nt, i, dimx(g, xt->dims[i], d));
+    sb_printf(&b, "%s%s", float_helpers, vk_shader_template("common"));
+    sb_printf(&b, "#define ROWS N0\n#define COUNT ");
+    prod(&b, nt, xt->rank - nred, xt->rank);
+    sb_printf(&b, "\nuint red_base(uint row) { return row * COUNT; }\nuint red_off(uint r) { return r; }\n");
+    sb_printf(&b, "float load_x(uint xi) {\n");
+    if ((last = body_statements(&b, v, ts, xt, nt, "xi", err, errlen)) < 0) return free(b.s), false;
+    sb_printf(&b, "    return v%d;\n}\n#define LOAD_X(i) load_x(i)\n", last);
+    if (root->op == OP_MAX)
+        sb_printf(&b, "#define ACC_T float\n#define INIT (-INF_F)\n#define COMBINE(a, x) nanmax(a, x)\n"
+                      "#define WG_REDUCE(a) wg_max(a)\n#define FINISH(a) (a)\n");
+    else
+        sb_printf(&b, "#define ACC_T float\n#define INIT 0.0\n#define COMBINE(a, x) ((a) + (x))\n"
+                      "#define WG_REDUCE(a) wg_sum(a)\n#define FINISH(a) %s\n",
+                  root->op == OP_MEAN ? "(COUNT == 0u ? NAN_F : (a) / float(COUNT))" : "(a)");
+    sb_printf(&b, "%s", vk_shader_template("reduce"));
+    set_binds(add_kernel(o, VK_K_ROWS, &b, ""), nt, slots, false);
     return true;
 }
 
@@ -511,7 +547,7 @@ bool vk_codegen_value(const IrValue *v, const VkSyms *syms, const VkGenCfg *cfg,
                           "#define WG_REDUCE(a) wg_sum(a)\n#define FINISH(a) %s\n",
                       v->op == OP_MEAN ? "(COUNT == 0u ? NAN_F : (a) / float(COUNT))" : "(a)");
         }
-        sb_printf(&b, "%s", vk_shader_template("reduce"));
+        sb_printf(&b, "#define LOAD_X(i) b1.d[i]\n%s", vk_shader_template("reduce"));
         set_binds(add_kernel(&o, VK_K_ROWS, &b, ""), 2, slots, false);
         return true;
     }

@@ -539,7 +539,8 @@ static bool groups(const BkExec *e, const VkKernel *k, uint32_t g[3], char *err,
     case VK_K_ROWS: {
         int si = slot_index((void *)e, v->args[0]);
         uint64_t rows = 0;
-        if (v->op == OP_SUM || v->op == OP_MAX || v->op == OP_MEAN) rows = (uint64_t)numel_of(e, so);
+        if (v->op == OP_SUM || v->op == OP_MAX || v->op == OP_MEAN || v->op == OP_FUSED)
+            rows = (uint64_t)numel_of(e, so);
         else if (v->op == OP_CROSS_ENTROPY) rows = (uint64_t)numel_of(e, slot_index((void *)e, v->args[1]));
         else {
             int64_t len = v->op == OP_LAYERNORM ? e->dims[si][e->rank[si] - 1] : e->dims[si][v->attrs.axis];
