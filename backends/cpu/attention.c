@@ -130,21 +130,61 @@ static void if_end(CpuCg *c, LLVMBasicBlockRef cont) {
     LLVMPositionBuilderAtEnd(c->b, cont);
 }
 
-/* forward and lse over query rows [lo, hi). */
+static LLVMValueRef libc_fn(CpuCg *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *ps, int n) {
+    LLVMValueRef f = LLVMGetNamedFunction(c->mod, name);
+    return f ? f : LLVMAddFunction(c->mod, name, LLVMFunctionType(ret, ps, (unsigned)n, 0));
+}
+
+static LLVMValueRef call(CpuCg *c, LLVMValueRef f, LLVMValueRef *args, int n) {
+    return LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, args, (unsigned)n, "");
+}
+
+/* forward and lse over query rows [lo, hi).
+ * The keys this call needs are first packed transposed, kt[d * ldt + j] = k[j, d] with
+ * zeros past the last key up to a multiple of KB, so that a row's scores for a key block
+ * are KB-wide vectors: sacc[c] += q[i, d] kt[d, j0 + c] over d, with sacc (a KB-float stack
+ * array read at constant offsets) kept in registers by LLVM. The P·v sum of a query block
+ * goes to `acc`, a QB x Dv stack array, also register-resident across the keys of a row
+ * when Dv is a compile-time constant; with a symbolic Dv (or a huge one) the output rows
+ * themselves are the accumulator. */
 static void build_forward(CpuCg *c, Att *s) {
     bool lse = s->mode == ATT_LSE;
     LLVMValueRef m = LLVMBuildArrayAlloca(c->b, c->f32, cpu_i64(c, QB), "m");
     LLVMValueRef l = LLVMBuildArrayAlloca(c->b, c->f32, cpu_i64(c, QB), "l");
     LLVMValueRef sb = LLVMBuildArrayAlloca(c->b, c->f32, cpu_i64(c, KB), "s");
+    LLVMValueRef sacc = LLVMBuildArrayAlloca(c->b, c->f32, cpu_i64(c, KB), "sacc");
     LLVMValueRef mx = LLVMBuildAlloca(c->b, c->f32, "bm"), ps = LLVMBuildAlloca(c->b, c->f32, "ps");
+    bool local = !lse && LLVMIsConstant(s->Dv) && LLVMConstIntGetSExtValue(s->Dv) * QB <= 16384;
+    LLVMValueRef acc = local ? LLVMBuildArrayAlloca(c->b, c->f32, mul(c, s->Dv, cpu_i64(c, QB)), "acc") : s->out;
     LLVMValueRef zero = cpu_i64(c, 0), ninf = fconst(c, -INFINITY), f0 = fconst(c, 0);
-    CpuLoop lq, lr, lj, lr2, lc, lc2, lc3, lc4, lf;
+    /* pack the keys rows [lo, hi) can see */
+    LLVMValueRef kmax = s->causal ? imax(c, zero, imin(c, s->Tk, add(c, c->hi, s->off))) : s->Tk;
+    LLVMValueRef ldt = mul(c, LLVMBuildSDiv(c->b, add(c, kmax, cpu_i64(c, KB - 1)), cpu_i64(c, KB), ""), cpu_i64(c, KB));
+    LLVMValueRef bytes = mul(c, mul(c, ldt, s->D), cpu_i64(c, 4));
+    bytes = LLVMBuildAnd(c->b, add(c, bytes, cpu_i64(c, 127)), cpu_i64(c, -64), ""); /* never 0 */
+    LLVMTypeRef aps[2] = {c->i64, c->i64};
+    LLVMValueRef kt = call(c, libc_fn(c, "aligned_alloc", c->ptr, aps, 2), (LLVMValueRef[]){cpu_i64(c, 64), bytes}, 2);
+    CpuLoop pj, pd, pz, pd2;
+    LLVMValueRef j = cpu_loop_begin(c, &pj, zero, kmax, false);
+    LLVMValueRef d = cpu_loop_begin(c, &pd, zero, s->D, false);
+    cpu_store(c, c->f32, cpu_load(c, c->f32, s->k, add(c, mul(c, j, s->D), d)), kt, add(c, mul(c, d, ldt), j));
+    cpu_loop_end(c, &pd, NULL);
+    cpu_loop_end(c, &pj, NULL);
+    d = cpu_loop_begin(c, &pd2, zero, s->D, false);
+    j = cpu_loop_begin(c, &pz, kmax, ldt, false);
+    cpu_store(c, c->f32, f0, kt, add(c, mul(c, d, ldt), j));
+    cpu_loop_end(c, &pz, NULL);
+    cpu_loop_end(c, &pd2, NULL);
+
+    CpuLoop lq, lr, lj, lr2, ld, lk, lc, lc3, lc4, lf;
     LLVMValueRef i0 = cpu_loop_begin(c, &lq, c->lo, c->hi, false);
     LLVMValueRef nq = imin(c, cpu_i64(c, QB), sub(c, c->hi, i0));
+    /* accumulator row r: acc[r * Dv] locally, the output row i0 + r otherwise */
+    LLVMValueRef abase = local ? zero : mul(c, i0, s->Dv);
     LLVMValueRef r = cpu_loop_begin(c, &lr, zero, nq, false);
     cpu_store(c, c->f32, ninf, m, r);
     cpu_store(c, c->f32, f0, l, r);
-    if (!lse) fill(c, s->out, mul(c, add(c, i0, r), s->Dv), f0, s->Dv);
+    if (!lse) fill(c, acc, add(c, abase, mul(c, r, s->Dv)), f0, s->Dv);
     cpu_loop_end(c, &lr, NULL);
     /* keys any row of the block sees: below i0 + nq + Tk - Tq when causal */
     LLVMValueRef kend = s->causal ? imax(c, zero, imin(c, s->Tk, add(c, add(c, i0, nq), s->off))) : s->Tk;
@@ -154,14 +194,23 @@ static void build_forward(CpuCg *c, Att *s) {
     LLVMValueRef i = add(c, i0, r);
     LLVMValueRef nkr = visible(c, s, i, j0, nk);
     LLVMBasicBlockRef skip = if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGT, nkr, zero, ""));
-    /* scores of the block and their max */
-    LLVMValueRef cc = cpu_loop_begin(c, &lc, zero, nkr, false);
-    cpu_store(c, c->f32, score(c, s, i, add(c, j0, cc)), sb, cc);
-    cpu_loop_end(c, &lc, NULL);
+    /* scores of the whole key block (KB wide, padding included), then scale and bias */
+    fill(c, sacc, zero, f0, cpu_i64(c, KB));
+    LLVMValueRef qrow = mul(c, i, s->D);
+    d = cpu_loop_begin(c, &ld, zero, s->D, false);
+    LLVMValueRef qd = cpu_load(c, c->f32, s->q, add(c, qrow, d)), ktrow = add(c, mul(c, d, ldt), j0);
+    LLVMValueRef cc = cpu_loop_begin(c, &lk, zero, cpu_i64(c, KB), true);
+    cpu_store(c, c->f32, fmuladd(c, qd, cpu_load(c, c->f32, kt, add(c, ktrow, cc)), cpu_load(c, c->f32, sacc, cc)), sacc, cc);
+    cpu_loop_end(c, &lk, NULL);
+    cpu_loop_end(c, &ld, NULL);
     set(c, mx, ninf);
-    cc = cpu_loop_begin(c, &lc2, zero, nkr, false);
-    set(c, mx, cpu_nanmax(c, get(c, mx), cpu_load(c, c->f32, sb, cc)));
-    cpu_loop_end(c, &lc2, NULL);
+    cc = cpu_loop_begin(c, &lc, zero, nkr, false);
+    LLVMValueRef x = LLVMBuildFMul(c->b, cpu_load(c, c->f32, sacc, cc), fconst(c, s->scale), "");
+    if (s->bias)
+        x = LLVMBuildFAdd(c->b, x, cpu_load(c, c->f32, s->bp, add(c, mul(c, i, s->bsq), mul(c, add(c, j0, cc), s->bsk))), "");
+    cpu_store(c, c->f32, x, sb, cc);
+    set(c, mx, cpu_nanmax(c, get(c, mx), x));
+    cpu_loop_end(c, &lc, NULL);
     /* online softmax: the new max, the rescale of what was summed so far; a max of -inf
      * (every score so far hidden) uses 0, as the reference's softmax does */
     LLVMValueRef mold = cpu_load(c, c->f32, m, r), mnew = cpu_nanmax(c, mold, get(c, mx));
@@ -177,14 +226,14 @@ static void build_forward(CpuCg *c, Att *s) {
     cpu_store(c, c->f32, fmuladd(c, cpu_load(c, c->f32, l, r), alpha, get(c, ps)), l, r);
     cpu_store(c, c->f32, mnew, m, r);
     if (!lse) {
-        LLVMValueRef orow = mul(c, i, s->Dv);
+        LLVMValueRef arow = add(c, abase, mul(c, r, s->Dv));
         CpuLoop le;
         LLVMValueRef e = cpu_loop_begin(c, &le, zero, s->Dv, true);
-        LLVMValueRef oi = add(c, orow, e);
-        cpu_store(c, c->f32, LLVMBuildFMul(c->b, cpu_load(c, c->f32, s->out, oi), alpha, ""), s->out, oi);
+        LLVMValueRef ai = add(c, arow, e);
+        cpu_store(c, c->f32, LLVMBuildFMul(c->b, cpu_load(c, c->f32, acc, ai), alpha, ""), acc, ai);
         cpu_loop_end(c, &le, NULL);
         cc = cpu_loop_begin(c, &lc4, zero, nkr, false);
-        axpy(c, s->out, orow, cpu_load(c, c->f32, sb, cc), s->v, mul(c, add(c, j0, cc), s->Dv), s->Dv);
+        axpy(c, acc, arow, cpu_load(c, c->f32, sb, cc), s->v, mul(c, add(c, j0, cc), s->Dv), s->Dv);
         cpu_loop_end(c, &lc4, NULL);
     }
     if_end(c, skip);
@@ -202,15 +251,15 @@ static void build_forward(CpuCg *c, Att *s) {
     } else {
         LLVMValueRef none = LLVMBuildICmp(c->b, LLVMIntEQ, s->Tk, zero, "");
         LLVMValueRef den = LLVMBuildSelect(c->b, none, fconst(c, 1), lr_, "");
-        LLVMValueRef orow = mul(c, i, s->Dv);
+        LLVMValueRef orow = mul(c, i, s->Dv), arow = add(c, abase, mul(c, r, s->Dv));
         CpuLoop le;
         LLVMValueRef e = cpu_loop_begin(c, &le, zero, s->Dv, true);
-        LLVMValueRef oi = add(c, orow, e);
-        cpu_store(c, c->f32, LLVMBuildFDiv(c->b, cpu_load(c, c->f32, s->out, oi), den, ""), s->out, oi);
+        cpu_store(c, c->f32, LLVMBuildFDiv(c->b, cpu_load(c, c->f32, acc, add(c, arow, e)), den, ""), s->out, add(c, orow, e));
         cpu_loop_end(c, &le, NULL);
     }
     cpu_loop_end(c, &lf, NULL);
     cpu_loop_end(c, &lq, cpu_i64(c, QB));
+    call(c, libc_fn(c, "free", c->voidt, &c->ptr, 1), &kt, 1);
 }
 
 /* P[i, j] = exp(S[i, j] - lse[i]). */
@@ -302,6 +351,12 @@ void cpu_cg_attention(CpuCg *c, const IrValue *v, const char *name) {
     cpu_fn_begin(c, name);
     s.acc = LLVMBuildAlloca(c->b, c->f32, "acc");
     s.Tq = cpu_param(c, 0), s.Tk = cpu_param(c, 1), s.D = cpu_param(c, 2), s.Dv = cpu_param(c, 3);
+    /* a head size fixed in the IR becomes a constant: loops over it unroll, and the
+     * accumulators stay in registers (the kernel key holds the sizes) */
+    int r = v->args[0]->type.rank;
+    IrDim dd = v->args[0]->type.dims[r - 1], dv = s.mode == ATT_LSE ? dd : v->args[2]->type.dims[r - 1];
+    if (!dd.sym) s.D = cpu_i64(c, dd.size);
+    if (!dv.sym) s.Dv = cpu_i64(c, dv.size);
     s.bsq = cpu_param(c, 4), s.bsk = cpu_param(c, 5);
     s.off = sub(c, s.Tk, s.Tq);
     /* bufs: out, q, k, then v (forward) or v, o, do, lse (gradients); the bias last */

@@ -866,9 +866,13 @@ bool cpu_cg_value(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, char *err, size
     case OP_ATTENTION: case OP_ATTENTION_LSE: case OP_ATTENTION_GRAD: {
         ki->kind = CPU_K_ATTENTION;
         if (dt != DT_F32) goto f32_only;
-        snprintf(key, sizeof key, "%s.%lld.%d.%d.%.17g", ir_op_name(v->op),
+        /* static head sizes are baked in (-1: symbolic) */
+        const IrType *q = &v->args[0]->type, *val = &v->args[v->op == OP_ATTENTION_LSE ? 0 : 2]->type;
+        IrDim dd = q->dims[q->rank - 1], dv = val->dims[val->rank - 1];
+        snprintf(key, sizeof key, "%s.%lld.%d.%d.%.17g.%lld.%lld", ir_op_name(v->op),
                  (long long)(v->op == OP_ATTENTION_GRAD ? v->attrs.index : 0), v->nargs,
-                 v->attrs.causal, v->attrs.scale);
+                 v->attrs.causal, v->attrs.scale, (long long)(dd.sym ? -1 : dd.size),
+                 (long long)(dv.sym ? -1 : dv.size));
         name = intern_kernel(c, key, &is_new);
         if (is_new) cpu_cg_attention(c, v, name);
         break;
