@@ -10,10 +10,10 @@
  * with S[i, j] = scale q[i].k[j] + bias[i, j], P = exp(S - lse), dS = P (do[i].v[j] - D[i]),
  * D[i] = do[i].o[i]. No kernel writes the Tq x Tk scores: the forward is FlashAttention's
  * online softmax. Queries go in blocks of QB rows and keys in blocks of KB; for each key
- * block, each row of the query block computes its KB scores into a small stack buffer,
- * updates its running max m and sum l, rescales its output row by exp(m_old - m_new) and
- * adds P v. The key block (KB rows of k and v, 32 KiB at D = 64) stays in L1 while the
- * QB rows reuse it. The output row itself is the accumulator, so nothing is allocated.
+ * block, each row of the query block computes its KB scores (from the keys packed
+ * transposed once per call, see build_forward), updates its running max m and sum l,
+ * rescales its P v accumulator by exp(m_old - m_new) and adds the block's P v. The key
+ * block (KB rows of k and v, 32 KiB at D = 64) stays in L1 while the QB rows reuse it.
  * Causal masking never computes a hidden score: row i stops at key i + Tk - Tq, and a
  * key block that row i cannot see is skipped.
  *
@@ -33,7 +33,6 @@
  * kernels may give 0 (they skip keys the mask hides instead of computing exp(-inf + inf)).
  */
 #include <math.h>
-#include <string.h>
 
 #include "cpu_cg.h"
 
