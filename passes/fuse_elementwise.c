@@ -1,6 +1,7 @@
 /* fuse_elementwise.c — chains of elementwise ops become one `fused` kernel each.
  *
- * A group grows backwards from a root (an elementwise op):
+ * A group grows backwards from a root (an elementwise op, or a reduction over trailing
+ * axes fed by one):
  * an operand joins when it is elementwise itself and every use of it is inside the
  * group, so nothing outside ever needs it in memory. The group's ops are copied into a
  * body function `@fused.N` (placed before the function, so the text reads top down) and
@@ -43,6 +44,18 @@ static bool is_elementwise(const IrValue *v) {
 }
 
 static bool is_scalar_constant(const IrValue *v) { return v->op == OP_CONSTANT && v->type.rank == 0; }
+
+/* A reduction fed by an elementwise op, over trailing axes (a row reduction, or all axes):
+ * the kernel then walks each output's elements contiguously, and the chain feeding it is
+ * computed on the fly instead of stored. */
+static bool is_reduction_root(const IrValue *v) {
+    if (!(ir_op_flags(v->op) & F_REDUCE) || v->type.dtype != DT_F32 || !is_elementwise(v->args[0]))
+        return false;
+    int r = v->args[0]->type.rank, n = v->attrs.nints;
+    for (int i = 0; i < n; i++)
+        if (v->attrs.ints[i] != r - n + i) return false;
+    return n > 0;
+}
 
 typedef struct {
     IrValue **vals;  /* by id */
@@ -219,7 +232,7 @@ static bool fuse_func(IrFunc *f) {
     int groups = 0;
     for (int id = n - 1; id >= 0; id--) {
         IrValue *root = c.vals[id];
-        if (c.group[id] >= 0 || !is_elementwise(root)) continue;
+        if (c.group[id] >= 0 || !(is_elementwise(root) || is_reduction_root(root))) continue;
         int g = groups++;
         memset(c.inner_uses, 0, sizeof *c.inner_uses * (size_t)n);
         int lo = grow(&c, root, g);

@@ -135,6 +135,9 @@ static LLVMValueRef vexp(CpuCg *c, LLVMValueRef x) {
     return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUNO, x, x, ""), x, res, "");
 }
 
+LLVMValueRef cpu_exp(CpuCg *c, LLVMValueRef x) { return vexp(c, x); }
+LLVMValueRef cpu_nanmax(CpuCg *c, LLVMValueRef a, LLVMValueRef b) { return nan_minmax(c, true, a, b); }
+
 /* tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|); for |x| < 0.125 the series
  * x - x^3/3 + 2x^5/15 - 17x^7/315 (truncation below 1e-9 relative), which avoids the
  * cancellation in 1 - e near 0. */
@@ -412,7 +415,8 @@ static LLVMValueRef ew_compute(CpuCg *c, const IrValue *v, const IrDType *in, Ir
 }
 
 /* A fused body evaluated on one element: x[s->pmap[k]] is parameter k's value (and x[0]
- * the matmul's, for an epilogue, whose transposes and matmul are not computed here). */
+ * the matmul's, for an epilogue, whose transposes and matmul are not computed here). For
+ * a body that ends in a reduction, the value of the reduction's operand. */
 static LLVMValueRef body_compute(CpuCg *c, const EwSpec *s, LLVMValueRef *x, LLVMValueRef flat) {
     const IrFunc *body = s->body;
     int n = 0;
@@ -434,6 +438,10 @@ static LLVMValueRef body_compute(CpuCg *c, const EwSpec *s, LLVMValueRef *x, LLV
         LLVMValueRef args[3];
         IrDType in[3];
         for (int i = 0; i < v->nargs; i++) args[i] = val[v->args[i]->id], in[i] = v->args[i]->type.dtype;
+        if (ir_op_flags(v->op) & F_REDUCE) { /* the caller accumulates the reduction's operand */
+            val[id] = args[0];
+            break;
+        }
         val[id] = ew_compute(c, v, in, v->type.dtype, args, flat);
     }
     r = val[body->results[0]->id];
@@ -832,20 +840,96 @@ static const char *intern_kernel(CpuCg *c, const char *key, bool *is_new) {
 
 static bool dtype_ok(IrDType dt) { return dt == DT_F32 || dt == DT_I32; }
 
+/* A fused reduction: out[o] = op over the trailing dims of X of body(inputs at X's
+ * element), X = the reduction operand's shape [kept..., reduced...] (layout in cpu_cg.h).
+ * The last reduced dim is the inner loop: one fast loop for the inner-stride pattern the
+ * types predict, one general. f32 sums are reordered (vectorized) as build_reduce's are. */
+static void build_fused_reduce(CpuCg *c, const EwSpec *s, int RK, const char *name) {
+    cpu_fn_begin(c, name);
+    const IrValue *root = s->body->results[0];
+    IrOp op = root->op;
+    int R = s->R, nin = s->nin;
+    LLVMValueRef dims[IR_MAX_RANK], base[CPU_EW_MAX_IN], st[CPU_EW_MAX_IN][IR_MAX_RANK], ptr[CPU_EW_MAX_IN];
+    for (int d = 0; d < R; d++) dims[d] = cpu_param(c, d);
+    for (int k = 0; k < nin; k++) {
+        base[k] = cpu_param(c, R + k * (R + 1));
+        for (int d = 0; d < R; d++) st[k][d] = cpu_param(c, R + k * (R + 1) + 1 + d);
+        ptr[k] = cpu_buf(c, k + 1);
+    }
+    LLVMValueRef count = cpu_param(c, R + nin * (R + 1)), out = cpu_buf(c, 0);
+    LLVMValueRef init = fconst(c, op == OP_MAX ? -INFINITY : 0.0), zero = cpu_i64(c, 0), one = cpu_i64(c, 1);
+    LLVMValueRef acc = LLVMBuildAlloca(c->b, c->f32, "acc");
+    LLVMValueRef rrows = one; /* reduced elements before the last reduced dim */
+    for (int d = RK; d < R - 1; d++) rrows = LLVMBuildMul(c->b, rrows, dims[d], "");
+    CpuLoop lo_;
+    LLVMValueRef o = cpu_loop_begin(c, &lo_, c->lo, c->hi, false);
+    LLVMValueRef rem = o, off0[CPU_EW_MAX_IN];
+    for (int k = 0; k < nin; k++) off0[k] = base[k];
+    for (int d = RK - 1; d >= 0; d--) {
+        LLVMValueRef cd = LLVMBuildURem(c->b, rem, dims[d], "");
+        rem = LLVMBuildUDiv(c->b, rem, dims[d], "");
+        for (int k = 0; k < nin; k++) off0[k] = LLVMBuildAdd(c->b, off0[k], LLVMBuildMul(c->b, cd, st[k][d], ""), "");
+    }
+    LLVMBuildStore(c->b, init, acc);
+    CpuLoop lq;
+    LLVMValueRef q = cpu_loop_begin(c, &lq, zero, rrows, false), qrem = q, off[CPU_EW_MAX_IN];
+    for (int k = 0; k < nin; k++) off[k] = off0[k];
+    for (int d = R - 2; d >= RK; d--) {
+        LLVMValueRef cd = LLVMBuildURem(c->b, qrem, dims[d], "");
+        qrem = LLVMBuildUDiv(c->b, qrem, dims[d], "");
+        for (int k = 0; k < nin; k++) off[k] = LLVMBuildAdd(c->b, off[k], LLVMBuildMul(c->b, cd, st[k][d], ""), "");
+    }
+    LLVMValueRef fast_ok = LLVMConstInt(c->i1, 1, 0);
+    for (int k = 0; k < nin; k++)
+        fast_ok = LLVMBuildAnd(c->b, fast_ok, LLVMBuildICmp(c->b, LLVMIntEQ, st[k][R - 1],
+                                                           (s->fused_pattern >> k) & 1 ? one : zero, ""), "");
+    LLVMBasicBlockRef fast = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "fast");
+    LLVMBasicBlockRef slow = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "slow");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
+    LLVMBuildCondBr(c->b, fast_ok, fast, slow);
+    for (int pass = 0; pass < 2; pass++) {
+        LLVMPositionBuilderAtEnd(c->b, pass == 0 ? fast : slow);
+        CpuLoop lj;
+        LLVMValueRef j = cpu_loop_begin(c, &lj, zero, dims[R - 1], pass == 0), x[CPU_EW_MAX_IN];
+        for (int k = 0; k < nin; k++) {
+            LLVMValueRef idx = pass == 1 ? LLVMBuildAdd(c->b, off[k], LLVMBuildMul(c->b, j, st[k][R - 1], ""), "")
+                               : (s->fused_pattern >> k) & 1 ? LLVMBuildAdd(c->b, off[k], j, "") : off[k];
+            x[k] = cpu_load(c, lty(c, s->in[k]), ptr[k], idx);
+        }
+        LLVMValueRef e = body_compute(c, s, x, NULL), a = LLVMBuildLoad2(c->b, c->f32, acc, "");
+        LLVMBuildStore(c->b, op == OP_MAX ? nan_minmax(c, true, a, e) : LLVMBuildFAdd(c->b, a, e, ""), acc);
+        cpu_loop_end(c, &lj, NULL);
+        LLVMBuildBr(c->b, join);
+    }
+    LLVMPositionBuilderAtEnd(c->b, join);
+    cpu_loop_end(c, &lq, NULL);
+    LLVMValueRef res = LLVMBuildLoad2(c->b, c->f32, acc, "");
+    if (op == OP_MEAN) res = LLVMBuildFDiv(c->b, res, LLVMBuildSIToFP(c->b, count, c->f32, ""), "");
+    cpu_store(c, c->f32, res, out, o);
+    cpu_loop_end(c, &lo_, NULL);
+    cpu_fn_end(c);
+}
+
 /* A fused elementwise kernel, keyed by a hash of its body's text (equal bodies, as in
  * the 12 layers of GPT-2, share one function). */
 static bool build_fused(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, const char **name,
                         char *err, size_t errlen) {
     const IrFunc *body = v->attrs.body;
-    if (v->nargs > CPU_EW_MAX_IN || (ir_op_flags(body->results[0]->op) & F_REDUCE)) {
+    const IrValue *root = body->results[0];
+    bool red = (ir_op_flags(root->op) & F_REDUCE) != 0;
+    /* iteration space: the output, or the reduction's operand */
+    const IrType *o = red ? &root->args[0]->type : &v->type;
+    int nred = red ? root->attrs.nints : 0;
+    bool trailing = true;
+    for (int i = 0; i < nred; i++) trailing &= root->attrs.ints[i] == o->rank - nred + i;
+    if (v->nargs > CPU_EW_MAX_IN || (red && (!trailing || nred == 0 || v->type.dtype != DT_F32))) {
         snprintf(err, errlen, "the cpu backend has no kernel for fused @%s (%d operands%s)", body->name,
-                 v->nargs, (ir_op_flags(body->results[0]->op) & F_REDUCE) ? ", a reduction" : "");
+                 v->nargs, red ? ", a reduction not over trailing axes" : "");
         return false;
     }
     EwSpec s = {.v = v, .out = v->type.dtype, .nin = v->nargs, .body = body};
     for (int k = 0; k < v->nargs; k++) s.pmap[k] = k;
-    s.R = v->type.rank > 0 ? v->type.rank : 1;
-    const IrType *o = &v->type;
+    s.R = o->rank > 0 ? o->rank : 1;
     for (int k = 0; k < v->nargs; k++) {
         const IrType *t = &v->args[k]->type;
         s.in[k] = t->dtype;
@@ -866,9 +950,11 @@ static bool build_fused(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, const cha
     snprintf(key, sizeof key, "fused.%016llx.%d.%x", (unsigned long long)h, s.R, s.fused_pattern);
     bool is_new;
     *name = intern_kernel(c, key, &is_new);
-    ki->kind = CPU_K_EW;
+    ki->kind = red ? CPU_K_FUSED_REDUCE : CPU_K_EW;
     ki->rank = s.R;
-    if (is_new) build_ew(c, &s, *name);
+    ki->rrank = nred;
+    if (is_new && red) build_fused_reduce(c, &s, o->rank - nred, *name);
+    else if (is_new) build_ew(c, &s, *name);
     return true;
 }
 
@@ -1030,6 +1116,20 @@ bool cpu_cg_value(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, char *err, size
                                           : !build_fused(c, v, ki, &name, err, errlen))
             return false;
         break;
+    case OP_ATTENTION: case OP_ATTENTION_LSE: case OP_ATTENTION_GRAD: {
+        ki->kind = CPU_K_ATTENTION;
+        if (dt != DT_F32) goto f32_only;
+        /* static head sizes are baked in (-1: symbolic) */
+        const IrType *q = &v->args[0]->type, *val = &v->args[v->op == OP_ATTENTION_LSE ? 0 : 2]->type;
+        IrDim dd = q->dims[q->rank - 1], dv = val->dims[val->rank - 1];
+        snprintf(key, sizeof key, "%s.%lld.%d.%d.%.17g.%lld.%lld", ir_op_name(v->op),
+                 (long long)(v->op == OP_ATTENTION_GRAD ? v->attrs.index : 0), v->nargs,
+                 v->attrs.causal, v->attrs.scale, (long long)(dd.sym ? -1 : dd.size),
+                 (long long)(dv.sym ? -1 : dv.size));
+        name = intern_kernel(c, key, &is_new);
+        if (is_new) cpu_cg_attention(c, v, name);
+        break;
+    }
     case OP_GATHER:
         ki->kind = CPU_K_GATHER;
         if (v->args[1]->type.dtype != DT_I32) goto i32_index;

@@ -54,6 +54,8 @@ bool ref_eval_op(const IrValue *v, Tensor *const *a, Tensor *out, char *err, siz
         return ref_eval_cross_entropy(a[0], a[1], out, err, errlen);
     case OP_FUSED:
         return eval_fused(v, a, out, err, errlen);
+    case OP_ATTENTION: case OP_ATTENTION_LSE: case OP_ATTENTION_GRAD:
+        return ref_eval_attention(v, a, out);
     default:
         snprintf(err, errlen, "the reference backend has no kernel for %s", ir_op_name(v->op));
         return false;

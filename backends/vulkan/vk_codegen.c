@@ -267,28 +267,30 @@ static bool dtype_ok(const IrValue *v, const IrType *t, char *err, size_t errlen
     return false;
 }
 
-/* Statements computing one local per body value at output element `i` (`v<id>`, the
- * same expression the op's own kernel would use), operands read at their broadcast
- * offsets. With a matmul (an epilogue), the matmul's value is `acc` and the parameters
- * only the matmul reads (and their transposes) are not read here. */
-static bool body_values(const Gen *g, Sb *b, const IrValue *v, const IrType **ts, const IrValue *mm,
-                        char *err, size_t errlen) {
+/* Statements evaluating a fused body at element `idx` of the iteration space xt (whose
+ * dims are the macros D<xt_t>_i): each operand read at its broadcast offset, then one
+ * local v<id> per body value, each the expression the op's own kernel uses. Stops at a
+ * final reduction; returns the id of the last value computed, or -1 with a message.
+ * With a matmul (an epilogue, mm), the matmul's value is `acc`, and the parameters only
+ * the matmul reads (and their transposes) are not read here. */
+static int body_statements(Sb *b, const IrValue *v, const IrType **ts, const IrType *xt, int xt_t,
+                           const char *idx, const IrValue *mm, char *err, size_t errlen) {
     const IrFunc *body = v->attrs.body;
-    (void)g;
-    int id = 0, param = 0;
+    int id = 0, param = 0, last = -1;
     for (const IrValue *x = body->first; x; x = x->next) ((IrValue *)x)->id = id++;
     for (const IrValue *x = body->first; x; x = x->next) {
         const char *t = glsl_type(x->type.dtype);
+        if (ir_op_flags(x->op) & F_REDUCE) return x->args[0]->id;
+        last = x->id;
         if (x->op == OP_INPUT) {
-            param++;
             bool read = !mm;
             for (const IrValue *u = x->next; u && !read; u = u->next)
-                for (int i = 0; i < u->nargs; i++)
-                    read |= u->args[i] == x && u != mm && u->op != OP_TRANSPOSE;
+                for (int i = 0; i < u->nargs; i++) read |= u->args[i] == x && u != mm && u->op != OP_TRANSPOSE;
+            ++param;
             if (!read) continue;
             char var[16];
             snprintf(var, sizeof var, "o%d", param);
-            bcast_off(b, &v->type, 0, v->type.rank, ts[param], param, ts[param]->rank, "i", var);
+            bcast_off(b, xt, xt_t, xt->rank, ts[param], param, ts[param]->rank, idx, var);
             sb_printf(b, "    %s v%d = b%d.d[o%d];\n", t, x->id, param, param);
             continue;
         }
@@ -296,7 +298,7 @@ static bool body_values(const Gen *g, Sb *b, const IrValue *v, const IrType **ts
             sb_printf(b, "    %s v%d = acc;\n", t, x->id);
             continue;
         }
-        if (x->op == OP_TRANSPOSE || x->op == OP_MATMUL) continue; /* read in place by the matmul */
+        if (x->op == OP_TRANSPOSE) continue; /* read in place by the matmul */
         bool ints = x->nargs && x->args[0]->type.dtype == DT_I32;
         sb_printf(b, "    %s v%d;\n    { ", t, x->id);
         if (x->op == OP_CONSTANT) {
@@ -309,7 +311,7 @@ static bool body_values(const Gen *g, Sb *b, const IrValue *v, const IrType **ts
                 sb_printf(b, "v%d = v%d;", x->id, x->args[0]->id);
             else if (x->type.dtype == DT_I32)
                 sb_printf(b, "float x = v%d; v%d = isnan(x) ? 0 : x >= 2147483647.0 ? 2147483647 : "
-                              "x <= -2147483648.0 ? (-2147483647 - 1) : int(x);", x->args[0]->id, x->id);
+                             "x <= -2147483648.0 ? (-2147483647 - 1) : int(x);", x->args[0]->id, x->id);
             else
                 sb_printf(b, "v%d = float(v%d);", x->id, x->args[0]->id);
         } else if (x->op == OP_WHERE) {
@@ -327,35 +329,57 @@ static bool body_values(const Gen *g, Sb *b, const IrValue *v, const IrType **ts
             if (!e) {
                 snprintf(err, errlen, "%%%d = fused @%s: %s is not defined on i32", v->id, body->name,
                          ir_op_name(x->op));
-                return false;
+                return -1;
             }
             sb_printf(b, "%s x = v%d; v%d = %s;", glsl_type(x->args[0]->type.dtype), x->args[0]->id,
                       x->id, e);
         }
         sb_printf(b, " }\n");
     }
-    return true;
+    return last;
 }
 
-/* A fused body as one grid loop over the output. */
+/* A fused body as one kernel: a grid loop over the output, or, for a body ending in a
+ * reduction over trailing axes, reduce.comp with LOAD_X evaluating the chain. */
 static bool fused_kernel(const Gen *g, Out *o, const IrValue *v, const IrType **ts, const int *slots,
                          int nt, char *err, size_t errlen) {
-    const IrFunc *body = v->attrs.body;
-    if (ir_op_flags(body->results[0]->op) & F_REDUCE) {
-        snprintf(err, errlen, "%%%d = fused @%s: the vulkan backend has no fused reductions", v->id, body->name);
-        return false;
-    }
+    const IrValue *root = v->attrs.body->results[0];
     Sb b = {0};
-    header(g, &b, (int)g->cfg->wg, 1, ts, nt, false, false);
-    sb_printf(&b, "%s", float_helpers);
-    grid_loop_open(&b, "N0");
-    if (!body_values(g, &b, v, ts, NULL, err, errlen)) {
-        free(b.s);
-        return false;
+    int last;
+    if (!(ir_op_flags(root->op) & F_REDUCE)) {
+        header(g, &b, (int)g->cfg->wg, 1, ts, nt, false, false);
+        sb_printf(&b, "%s", float_helpers);
+        grid_loop_open(&b, "N0");
+        if ((last = body_statements(&b, v, ts, &v->type, 0, "i", NULL, err, errlen)) < 0) return free(b.s), false;
+        sb_printf(&b, "    b0.d[i] = v%d;\n", last);
+        grid_loop_close(&b);
+        set_binds(add_kernel(o, VK_K_ELEM, &b, ""), nt, slots, false);
+        return true;
     }
-    sb_printf(&b, "    b0.d[i] = v%d;\n", body->results[0]->id);
-    grid_loop_close(&b);
-    set_binds(add_kernel(o, VK_K_ELEM, &b, ""), nt, slots, false);
+    /* X: the reduction's operand, contiguous, its dims the macros D<nt>_i; reduced axes
+     * are trailing (fuse-elementwise makes no other), so element r of output row `row`
+     * is X[row * COUNT + r]. */
+    const IrType *xt = &root->args[0]->type;
+    int nred = root->attrs.nints;
+    header(g, &b, (int)g->cfg->wg, 1, ts, nt, false, true);
+    char d[32];
+    for (int i = 0; i < xt->rank; i++) sb_printf(&b, "#define D%d_%d (%s)\n", nt, i, dimx(g, xt->dims[i], d));
+    sb_printf(&b, "%s%s", float_helpers, vk_shader_template("common"));
+    sb_printf(&b, "#define ROWS N0\n#define COUNT ");
+    prod(&b, nt, xt->rank - nred, xt->rank);
+    sb_printf(&b, "\nuint red_base(uint row) { return row * COUNT; }\nuint red_off(uint r) { return r; }\n");
+    sb_printf(&b, "float load_x(uint xi) {\n");
+    if ((last = body_statements(&b, v, ts, xt, nt, "xi", NULL, err, errlen)) < 0) return free(b.s), false;
+    sb_printf(&b, "    return v%d;\n}\n#define LOAD_X(i) load_x(i)\n", last);
+    if (root->op == OP_MAX)
+        sb_printf(&b, "#define ACC_T float\n#define INIT (-INF_F)\n#define COMBINE(a, x) nanmax(a, x)\n"
+                      "#define WG_REDUCE(a) wg_max(a)\n#define FINISH(a) (a)\n");
+    else
+        sb_printf(&b, "#define ACC_T float\n#define INIT 0.0\n#define COMBINE(a, x) ((a) + (x))\n"
+                      "#define WG_REDUCE(a) wg_sum(a)\n#define FINISH(a) %s\n",
+                  root->op == OP_MEAN ? "(COUNT == 0u ? NAN_F : (a) / float(COUNT))" : "(a)");
+    sb_printf(&b, "%s", vk_shader_template("reduce"));
+    set_binds(add_kernel(o, VK_K_ROWS, &b, ""), nt, slots, false);
     return true;
 }
 
@@ -410,7 +434,7 @@ static bool fused_matmul_kernel(const Gen *g, Out *o, const IrValue *v, const Ir
     sb_printf(&b, "%s", float_helpers);
     matmul_macros(g, &b, v, ts, px + 1, ta, py + 1, tb, true);
     sb_printf(&b, "float epilogue(float acc, uint i) {\n");
-    if (!body_values(g, &b, v, ts, mm, err, errlen)) {
+    if (body_statements(&b, v, ts, &v->type, 0, "i", mm, err, errlen) < 0) {
         free(b.s);
         return false;
     }
@@ -434,8 +458,7 @@ bool vk_codegen_value(const IrValue *v, const VkSyms *syms, const VkGenCfg *cfg,
     slots[0] = slot_of(sctx, v);
     int nt = 1;
     if (v->op != OP_CONCAT) {
-        /* one binding stays free for the error buffer, which fused kernels never need */
-        if (v->nargs + 1 > VK_MAX_BIND - (v->op == OP_FUSED ? 0 : 1)) {
+        if (v->nargs + 1 > VK_MAX_BIND) {
             snprintf(err, errlen, "%%%d = %s has too many operands for one kernel", v->id,
                      ir_op_name(v->op));
             return false;
@@ -588,7 +611,7 @@ bool vk_codegen_value(const IrValue *v, const VkSyms *syms, const VkGenCfg *cfg,
                           "#define WG_REDUCE(a) wg_sum(a)\n#define FINISH(a) %s\n",
                       v->op == OP_MEAN ? "(COUNT == 0u ? NAN_F : (a) / float(COUNT))" : "(a)");
         }
-        sb_printf(&b, "%s", vk_shader_template("reduce"));
+        sb_printf(&b, "#define LOAD_X(i) b1.d[i]\n%s", vk_shader_template("reduce"));
         set_binds(add_kernel(&o, VK_K_ROWS, &b, ""), 2, slots, false);
         return true;
     }
@@ -723,6 +746,47 @@ bool vk_codegen_value(const IrValue *v, const VkSyms *syms, const VkGenCfg *cfg,
         k->part = 1;
         int s2[2] = {slots[0], VK_B_SCRATCH};
         set_binds(k, 2, s2, false);
+        return true;
+    }
+    case OP_ATTENTION: case OP_ATTENTION_LSE: case OP_ATTENTION_GRAD: {
+        if (ints) break;
+        static const char *modes[] = {"ATT_DQ", "ATT_DK", "ATT_DV"};
+        int base = v->op == OP_ATTENTION ? 3 : v->op == OP_ATTENTION_LSE ? 2 : 6;
+        int r = ts[1]->rank, bt = base + 1; /* the bias binding */
+        bool bias = v->nargs > base;
+        header(&g, &b, wg, 1, ts, nt, false, false);
+        sb_printf(&b, "%s#define %s 1\n", float_helpers,
+                  v->op == OP_ATTENTION ? "ATT_FWD" : v->op == OP_ATTENTION_LSE ? "ATT_LSE"
+                                                                              : modes[at->index]);
+        if (at->causal) sb_printf(&b, "#define CAUSAL 1\n");
+        sb_printf(&b, "#define TQ D1_%d\n#define TK D2_%d\n#define DH D1_%d\n#define DV %s\n",
+                  r - 2, r - 2, r - 1, v->op == OP_ATTENTION_LSE ? "1u" : "D3_LAST");
+        if (v->op != OP_ATTENTION_LSE) sb_printf(&b, "#define D3_LAST D3_%d\n", r - 1);
+        sb_printf(&b, "#define BATCH ");
+        prod(&b, 1, 0, r - 2);
+        sb_printf(&b, "\n#define SCALE ");
+        float_lit(&b, at->scale);
+        sb_printf(&b, "\n#define OUT(i) b0.d[i]\n#define Q(i) b1.d[i]\n#define K(i) b2.d[i]\n");
+        if (v->op != OP_ATTENTION_LSE) sb_printf(&b, "#define V(i) b3.d[i]\n");
+        if (base == 6)
+            sb_printf(&b, "#define O(i) b4.d[i]\n#define DO(i) b5.d[i]\n#define LSE(i) b6.d[i]\n");
+        if (bias) {
+            /* the scores [..., TQ, TK] as pseudo-tensor 9, for the broadcast offsets */
+            const IrType *bty = ts[bt];
+            IrType st = *ts[1];
+            st.dims[r - 1] = ts[2]->dims[r - 2];
+            for (int i = 0; i < r; i++) sb_printf(&b, "#define D9_%d D%d_%d\n", i, i < r - 1 ? 1 : 2, i < r - 1 ? i : r - 2);
+            sb_printf(&b, "#define HAS_BIAS 1\n#define BIAS(i) b%d.d[i]\n#define BIAS_SK ", bt);
+            if (bty->rank == 0)
+                sb_printf(&b, "0u\n");
+            else
+                sb_printf(&b, "(D%d_%d == 1u ? 0u : 1u)\n", bt, bty->rank - 1);
+            sb_printf(&b, "uint bias_row(uint b, uint i) {\n    uint idx = (b * TQ + i) * TK;\n");
+            bcast_off(&b, &st, 9, r, bty, bt, bty->rank, "idx", "off");
+            sb_printf(&b, "    return off;\n}\n");
+        }
+        sb_printf(&b, "%s", vk_shader_template("attention"));
+        set_binds(add_kernel(&o, VK_K_ATTN, &b, ""), nt, slots, false);
         return true;
     }
     default:
