@@ -872,7 +872,7 @@ static void lower_for(FeLower *L, Frame *fr, const FeStmt *s) {
                 const char *text = s->path[k].text;
                 if (!text) {
                     FeVal pv = lower_expr(L, fr, s->path[k].expr);
-                    int64_t iv;
+                    int64_t iv = 0;
                     ok = fe_as_int(L, &pv, s->path[k].expr->loc, "a part of a weight path", &iv);
                     snprintf(part, sizeof part, "%lld", (long long)iv);
                     text = part;
