@@ -42,6 +42,8 @@ bool ref_eval_op(const IrValue *v, Tensor *const *a, Tensor *out, char *err, siz
         return ref_eval_layernorm(v->attrs.eps, a[0], a[1], a[2], out);
     case OP_CROSS_ENTROPY:
         return ref_eval_cross_entropy(a[0], a[1], out, err, errlen);
+    case OP_ATTENTION: case OP_ATTENTION_LSE: case OP_ATTENTION_GRAD:
+        return ref_eval_attention(v, a, out);
     default:
         snprintf(err, errlen, "the reference backend has no kernel for %s", ir_op_name(v->op));
         return false;

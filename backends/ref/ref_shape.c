@@ -161,6 +161,67 @@ static int64_t numel_of(int rank, const int64_t *dims) {
         return false;                       \
     } while (0)
 
+static bool same_dims(const Tensor *t, int rank, const int64_t *d) {
+    return t->rank == rank && memcmp(t->dims, d, sizeof d[0] * (size_t)rank) == 0;
+}
+
+/* attention ops: q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv] with equal batch dims;
+ * the bias broadcasts to the scores [..., Tq, Tk]; attention_grad's o and do are
+ * [..., Tq, Dv] and lse [..., Tq]. The kernels index all of these without checks. */
+static bool attention_shape(const IrValue *v, Tensor *const *a, int *rank, int64_t *d,
+                            char *err, size_t errlen) {
+    int base = v->op == OP_ATTENTION ? 3 : v->op == OP_ATTENTION_LSE ? 2 : 6;
+    if (v->nargs != base && v->nargs != base + 1)
+        FAIL("%s takes %d operands (or %d with a bias), not %d", ir_op_name(v->op), base,
+             base + 1, v->nargs);
+    const Tensor *q = a[0], *k = a[1], *val = v->op == OP_ATTENTION_LSE ? NULL : a[2];
+    int r = q->rank;
+    bool ok = r >= 2 && r <= IR_MAX_RANK && k->rank == r && k->dims[r - 1] == q->dims[r - 1];
+    for (int i = 0; ok && i < r - 2; i++) ok = k->dims[i] == q->dims[i];
+    if (ok && val) {
+        ok = val->rank == r && val->dims[r - 2] == k->dims[r - 2];
+        for (int i = 0; ok && i < r - 2; i++) ok = val->dims[i] == q->dims[i];
+    }
+    if (!ok) {
+        char s1[IR_TYPE_STR_MAX], s2[IR_TYPE_STR_MAX], s3[IR_TYPE_STR_MAX] = "-";
+        if (val) tensor_shape_str(val, s3, sizeof s3);
+        FAIL("%s needs q [..., Tq, D], k [..., Tk, D] and v [..., Tk, Dv] with equal batch "
+             "dims, got %s, %s and %s", ir_op_name(v->op), tensor_shape_str(q, s1, sizeof s1),
+             tensor_shape_str(k, s2, sizeof s2), s3);
+    }
+    int64_t scores[IR_MAX_RANK], o[IR_MAX_RANK];
+    memcpy(scores, q->dims, sizeof scores[0] * (size_t)r);
+    scores[r - 1] = k->dims[r - 2];
+    memcpy(o, q->dims, sizeof o[0] * (size_t)r);
+    if (val) o[r - 1] = val->dims[r - 1];
+    if (v->nargs == base + 1) {
+        const Tensor *bias = a[base];
+        int br = r;
+        int64_t bd[IR_MAX_RANK];
+        memcpy(bd, scores, sizeof bd[0] * (size_t)r);
+        char s1[IR_TYPE_STR_MAX], s2[IR_TYPE_STR_MAX];
+        if (bias->rank > r || !broadcast_into(&br, bd, bias->rank, bias->dims, err, errlen) ||
+            memcmp(bd, scores, sizeof bd[0] * (size_t)r) != 0)
+            FAIL("%s: the bias %s does not broadcast to the scores %s", ir_op_name(v->op),
+                 tensor_shape_str(bias, s1, sizeof s1), dims_str(r, scores, s2, sizeof s2));
+    }
+    if (v->op == OP_ATTENTION_GRAD) {
+        char s1[IR_TYPE_STR_MAX];
+        if (!same_dims(a[3], r, o) || !same_dims(a[4], r, o) || !same_dims(a[5], r - 1, o))
+            FAIL("attention_grad needs o and do of shape %s and lse of its shape without the "
+                 "last dim", dims_str(r, o, s1, sizeof s1));
+        if (v->attrs.index < 0 || v->attrs.index > 2)
+            FAIL("attention_grad index must be 0, 1 or 2, not %lld", (long long)v->attrs.index);
+        const Tensor *src = a[v->attrs.index];
+        *rank = r;
+        memcpy(d, src->dims, sizeof d[0] * (size_t)r);
+        return true;
+    }
+    *rank = v->op == OP_ATTENTION ? r : r - 1;
+    memcpy(d, o, sizeof d[0] * (size_t)*rank);
+    return true;
+}
+
 /* The shape computed from the operands; *from_type set when it must come from the type. */
 static bool operand_shape(const IrValue *v, Tensor *const *a, int *rank, int64_t *d,
                           bool *from_type, char *err, size_t errlen) {
@@ -274,6 +335,8 @@ static bool operand_shape(const IrValue *v, Tensor *const *a, int *rank, int64_t
         *rank = 0;
         return true;
     }
+    case OP_ATTENTION: case OP_ATTENTION_LSE: case OP_ATTENTION_GRAD:
+        return attention_shape(v, a, rank, d, err, errlen);
     default: /* unary and cast */
         if (v->nargs != 1) FAIL("%s: unexpected operand count %d", ir_op_name(v->op), v->nargs);
         *rank = a[0]->rank;

@@ -147,6 +147,69 @@ case("arange_symbolic", {"x": f32(13)},
      lambda x: x + torch.arange(13).double(), params={"x": "f32[T]"})
 
 
+# Fused attention: softmax(scale q k^T + bias, causal mask) v written out in torch, its
+# log-sum-exp, and its gradients by torch.autograd. The causal mask lets query i see key j
+# iff j <= i + Tk - Tq; bias entries of -inf hide keys (never every key of a row here).
+def attn_scores(q, k, bias, scale, causal):
+    s = scale * q @ k.transpose(-1, -2)
+    if bias is not None:
+        s = s + bias
+    if causal:
+        tq, tk = s.shape[-2], s.shape[-1]
+        seen = torch.ones(tq, tk, dtype=torch.bool).tril(tk - tq)
+        s = s.masked_fill(~seen, -math.inf)
+    return s
+
+
+def attn_grad(index, scale, causal):
+    def oracle(q, k, v, do, bias=None):
+        q, k, v = (t.clone().requires_grad_() for t in (q, k, v))
+        o = torch.softmax(attn_scores(q, k, bias, scale, causal), -1) @ v
+        o.backward(do)
+        return (q, k, v)[index].grad
+    return oracle
+
+
+def pad_bias(*shape, hide):
+    """Zeros of `shape` with -inf at the flat positions `hide`."""
+    b = np.zeros(shape, np.float32)
+    b.reshape(-1)[list(hide)] = -np.inf
+    return b
+
+
+sc = 1 / math.sqrt(7)
+q, k, v = f32(2, 3, 5, 7), f32(2, 3, 11, 7), f32(2, 3, 11, 4)
+pad = pad_bias(2, 1, 1, 11, hide=[2, 9, 11, 16])
+for causal in (False, True):
+    attrs = f"{{{{scale = {sc!r}, causal = {str(causal).lower()}}}}}"
+    tag = "_causal" if causal else ""
+    case("attention" + tag, {"q": q, "k": k, "v": v}, f"%r = attention %q, %k, %v {attrs} : {{R}}",
+         lambda q, k, v, c=causal: torch.softmax(attn_scores(q, k, None, sc, c), -1) @ v)
+    case("attention_pad" + tag, {"q": q, "k": k, "v": v, "b": pad},
+         f"%r = attention %q, %k, %v, %b {attrs} : {{R}}",
+         lambda q, k, v, b, c=causal: torch.softmax(attn_scores(q, k, b, sc, c), -1) @ v)
+    case("attention_lse_pad" + tag, {"q": q, "k": k, "b": pad},
+         f"%r = attention_lse %q, %k, %b {attrs} : {{R}}",
+         lambda q, k, b, c=causal: torch.logsumexp(attn_scores(q, k, b, sc, c), -1))
+    for index, what in enumerate(("dq", "dk", "dv")):
+        grad_attrs = f"{{{{scale = {sc!r}, causal = {str(causal).lower()}, index = {index}}}}}"
+        case(f"attention_grad_{what}_pad{tag}", {"q": q, "k": k, "v": v, "do": f32(2, 3, 5, 4), "b": pad},
+             f"%o = attention %q, %k, %v, %b {attrs} : f32[2, 3, 5, 4]\n"
+             f"    %l = attention_lse %q, %k, %b {attrs} : f32[2, 3, 5]\n"
+             f"    %r = attention_grad %q, %k, %v, %o, %do, %l, %b {grad_attrs} : {{R}}",
+             attn_grad(index, sc, causal))
+# decode: one query against 13 cached keys, a [Tk] bias; the causal query sees them all
+case("attention_decode", {"q": f32(3, 1, 7), "k": f32(3, 13, 7), "v": f32(3, 13, 5),
+                          "b": pad_bias(13, hide=[4])},
+     f"%r = attention %q, %k, %v, %b {{{{scale = {sc!r}, causal = true}}}} : {{R}}",
+     lambda q, k, v, b: torch.softmax(attn_scores(q, k, b, sc, True), -1) @ v)
+# a query whose keys are all hidden: NaN, like the unfused softmax of a row of -inf
+case("attention_all_hidden", {"q": f32(2, 3), "k": f32(4, 3), "v": f32(4, 2),
+                              "b": pad_bias(2, 4, hide=[0, 1, 2, 3])},
+     "%r = attention %q, %k, %v, %b {{scale = 1.0, causal = false}} : {R}",
+     lambda q, k, v, b: torch.softmax(attn_scores(q, k, b, 1.0, False), -1) @ v)
+
+
 def main():
     tfc = sys.argv[1]
     keep = sys.argv[sys.argv.index("--keep") + 1] if "--keep" in sys.argv else None
@@ -198,6 +261,7 @@ def main():
             err = float(np.max(np.abs(got.astype(np.int64) - w.astype(np.int64)), initial=0))
         else:
             diff = np.abs(got.astype(np.float64) - w) / (1 + np.abs(w))
+            diff = np.where(np.isnan(got) & np.isnan(w), 0, diff)  # NaN where torch has NaN
             bad = int(np.sum(~(diff <= 1e-6)))
             err = float(np.max(diff, initial=0))
         status = "ok  " if bad == 0 else "FAIL"

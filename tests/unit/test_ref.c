@@ -70,7 +70,7 @@ static void check(const Tensor *t, IrDType dt, const char *spec, const double *w
     for (int i = 0; i < rank; i++) assert_int_equal(t->dims[i], dims[i]);
     for (int64_t i = 0; i < tensor_numel(t); i++) {
         double got = ref_load(t, i), w = want[i];
-        bool ok = isnan(w) ? isnan(got) : fabs(got - w) <= tol * (1 + fabs(w));
+        bool ok = isnan(w) ? isnan(got) : got == w || fabs(got - w) <= tol * (1 + fabs(w));
         if (!ok) fail_msg("element %lld: got %.9g, want %.9g", (long long)i, got, w);
     }
 }
@@ -410,6 +410,71 @@ static void test_softmax(void **state) {
     tensor_destroy(o);
 }
 
+static void test_attention(void **state) {
+    char err[512];
+    /* q = [[1], [2]], k = [[1], [0]], v = [[10], [20]] (Tq = Tk = 2, D = Dv = 1, scale 1).
+     * Causal: query 0 sees key 0 only: o = 10, lse = s00 = 1. Query 1 scores [2, 0]:
+     * P = [e^2, 1] / (e^2 + 1) = [0.880797078, 0.119202922], o = 8.80797078 + 2.38405844
+     * = 11.19202922, lse = log(e^2 + 1) = 2.126928011.
+     * Not causal, query 0 scores [1, 0]: o = (10 e + 20) / (e + 1) = 12.68941421,
+     * lse = log(e + 1) = 1.313261688. */
+#define QKV F("2,1", 1, 2), F("2,1", 1, 0), F("2,1", 10, 20)
+    IrAttrs causal = {.scale = 1, .causal = true}, full = {.scale = 1};
+    Tensor *o = run_op(OP_ATTENTION, 3, (Tensor *[]){QKV}, causal, NULL, DT_F32, err, sizeof err);
+    CHECKF(o, "2,1", 10, 11.19202922);
+    tensor_destroy(o);
+    o = run_op(OP_ATTENTION, 3, (Tensor *[]){QKV}, full, NULL, DT_F32, err, sizeof err);
+    CHECKF(o, "2,1", 12.68941421, 11.19202922);
+    tensor_destroy(o);
+    o = run_op(OP_ATTENTION_LSE, 2, (Tensor *[]){F("2,1", 1, 2), F("2,1", 1, 0)}, causal, NULL,
+               DT_F32, err, sizeof err);
+    CHECKF(o, "2", 1, 2.126928011);
+    tensor_destroy(o);
+    o = run_op(OP_ATTENTION_LSE, 2, (Tensor *[]){F("2,1", 1, 2), F("2,1", 1, 0)}, full, NULL,
+               DT_F32, err, sizeof err);
+    CHECKF(o, "2", 1.313261688, 2.126928011);
+    tensor_destroy(o);
+    /* a bias [0, -inf] hides key 1 from both queries: o = v0 = 10, lse = q_i k_0 = [1, 2] */
+    o = run_op(OP_ATTENTION, 4, (Tensor *[]){QKV, F("2", 0, -INFINITY)}, full, NULL, DT_F32, err,
+               sizeof err);
+    CHECKF(o, "2,1", 10, 10);
+    tensor_destroy(o);
+    /* Tq = 1 < Tk = 2 (decode): causal lets the last query see every key: 2 k = [2, 0] as
+     * for query 1 above. A bias of -inf everywhere hides every key: NaN, as softmax of a
+     * row of -inf, and lse = -inf. */
+    o = run_op(OP_ATTENTION, 3, (Tensor *[]){F("1,1", 2), F("2,1", 1, 0), F("2,1", 10, 20)},
+               causal, NULL, DT_F32, err, sizeof err);
+    CHECKF(o, "1,1", 11.19202922);
+    tensor_destroy(o);
+    o = run_op(OP_ATTENTION, 4, (Tensor *[]){QKV, F("1", -INFINITY)}, full, NULL, DT_F32, err,
+               sizeof err);
+    check(o, DT_F32, "2,1", (const double[]){NAN, NAN}, 0);
+    tensor_destroy(o);
+    o = run_op(OP_ATTENTION_LSE, 3, (Tensor *[]){F("2,1", 1, 2), F("2,1", 1, 0), F("1", -INFINITY)},
+               full, NULL, DT_F32, err, sizeof err);
+    check(o, DT_F32, "2", (const double[]){-INFINITY, -INFINITY}, 0);
+    tensor_destroy(o);
+    /* Gradients of the causal case with do = [[1], [1]] and the o, lse above.
+     * P = [[1, 0], [0.880797078, 0.119202922]]; dV = P^T dO = [1.880797078, 0.119202922].
+     * dP = dO V^T = [10, 20] per row; D = do . o = [10, 11.19202922];
+     * dS = P (dP - D) = [[0, 0], [0.880797078 (-1.19202922), 0.119202922 (8.80797078)]]
+     *    = [[0, 0], [-1.049935854, 1.049935854]];
+     * dQ = dS K = [0, -1.049935854]; dK = dS^T Q = [-2.099871708, 2.099871708]. */
+    double dq[2] = {0, -1.049935854}, dk[2] = {-2.099871708, 2.099871708};
+    double dv[2] = {1.880797078, 0.119202922};
+    const double *want[3] = {dq, dk, dv};
+    for (int index = 0; index < 3; index++) {
+        IrAttrs at = causal;
+        at.index = index;
+        o = run_op(OP_ATTENTION_GRAD, 6,
+                   (Tensor *[]){QKV, F("2,1", 10, 11.19202922f), F("2,1", 1, 1), F("2", 1, 2.126928011f)},
+                   at, NULL, DT_F32, err, sizeof err);
+        check(o, DT_F32, "2,1", want[index], 1e-6);
+        tensor_destroy(o);
+    }
+#undef QKV
+}
+
 static void test_layernorm(void **state) {
     char err[512];
     /* row [1,2,3]: mean 2, biased var (1+0+1)/3 = 2/3, 1/sqrt(2/3 + eps) with eps = 0:
@@ -615,7 +680,8 @@ int main(void) {
         cmocka_unit_test(test_unary),            cmocka_unit_test(test_cast_where),
         cmocka_unit_test(test_matmul),           cmocka_unit_test(test_reduce),
         cmocka_unit_test(test_movement),         cmocka_unit_test(test_gather_out_of_range),
-        cmocka_unit_test(test_softmax),          cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_softmax),          cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_cross_entropy),    cmocka_unit_test(test_leaves_and_symbols),
         cmocka_unit_test(test_input_errors),     cmocka_unit_test(test_weights_and_chain),
         cmocka_unit_test(test_declared_type_checked), cmocka_unit_test(test_half_conversions),
