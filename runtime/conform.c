@@ -36,6 +36,13 @@
  *          summation of K terms; Σ|terms| is ref's result on |inputs|.
  *   NN     |d| <= 4·C·u·(|ref| + 1): softmax, layernorm, cross_entropy over C elements
  *          (a sum of C terms in the normaliser, then a few roundings per element).
+ *          Attention uses it with C = Tk + D·⌈scale·D⌉ (+ Dv + Tq for gradients): with
+ *          inputs in [-1, 1] a score q·k·scale is a sum of D terms of size <= scale, off by
+ *          at most D·u·(scale·D) absolutely; exp turns that into the same relative error
+ *          of every P, and the output then sums Tk terms (the normaliser and P·v, or dS·k
+ *          over Tk keys, or over Tq queries for d k and d v, after the Dv-term dot
+ *          products of dP = do·v and D = do·o). Outputs are O(1) (convex combinations of
+ *          v, and gradients of O(1) inputs), so the absolute floor of 1 applies.
  *   GRAPH  normwise per output: max|d| <= 2e-4·max|ref|. Whole models: a chain of
  *          matmuls (C = 64: 64u ≈ 4e-6 each) and normalisations that amplify errors by
  *          at most ~10x per layer over 2 layers; measured errors are ~1e-6.
@@ -73,6 +80,42 @@ typedef struct {
 #define MM(s0, s1, sr, k)                                                                \
     {"matmul f32[" s0 "] @ f32[" s1 "]", "f32[" s0 "]; f32[" s1 "]",                     \
      "%r = matmul %a0, %a1 : f32[" sr "]", "f32[" sr "]", SUM, -1, 1, k, NULL, false}
+
+#define ATT(name, params, body, rtype, k, bind) {name, params, body, rtype, NN, -1, 1, k, bind, false}
+/* %b (type bt) = concat(0 of type zt, operand `arg` (type wt) with -inf where it is below
+ * -0.6) along `axis`: a padding bias that never hides key 0 */
+#define PAD(arg, zt, wt, bt, axis)                                                       \
+    "%z = constant {value = 0} : " zt "\n"                                               \
+    "    %n = constant {value = -inf} : f32[]\n"                                         \
+    "    %c = constant {value = -0.6} : f32[]\n"                                         \
+    "    %m = lt %" arg ", %c : " wt "\n"                                                \
+    "    %w = where %m, %n, %" arg " : " wt "\n"                                         \
+    "    %b = concat %z, %w {axis = " axis "} : " bt "\n    "
+#define PAD4(arg) PAD(arg, "f32[2, 1, 1, 1]", "f32[2, 1, 1, 28]", "f32[2, 1, 1, 29]", "3")
+/* attention_grad of o and lse computed on the same backend, do = %a3 */
+#define ATT_GRAD_PAD(idx, what, rtype)                                                   \
+    ATT("attention_grad " what " causal, padding bias, D 17, Dv 5",                     \
+        "f32[2, 3, 29, 17]; f32[2, 3, 29, 17]; f32[2, 3, 29, 5]; f32[2, 3, 29, 5]; "     \
+        "f32[2, 1, 1, 28]",                                                              \
+        PAD4("a4")                                                 \
+        "%o = attention %a0, %a1, %a2, %b {scale = 0.5, causal = true} : f32[2, 3, 29, 5]\n" \
+        "    %l = attention_lse %a0, %a1, %b {scale = 0.5, causal = true} : f32[2, 3, 29]\n" \
+        "    %r = attention_grad %a0, %a1, %a2, %o, %a3, %l, %b {scale = 0.5, causal = true, " \
+        "index = " #idx "} : " rtype, rtype, 29 + 29 + 17 * 9 + 5, NULL)
+#define ATT_GRAD_LONG(idx, what, rtype)                                                  \
+    ATT("attention_grad " what " causal, Tq 61, Tk 301",                                 \
+        "f32[1, 2, 61, 64]; f32[1, 2, 301, 64]; f32[1, 2, 301, 64]; f32[1, 2, 61, 64]",  \
+        "%o = attention %a0, %a1, %a2 {scale = 0.125, causal = true} : f32[1, 2, 61, 64]\n" \
+        "    %l = attention_lse %a0, %a1 {scale = 0.125, causal = true} : f32[1, 2, 61]\n" \
+        "    %r = attention_grad %a0, %a1, %a2, %o, %a3, %l {scale = 0.125, causal = true, " \
+        "index = " #idx "} : " rtype, rtype, 61 + 301 + 512 + 64, NULL)
+#define ATT_GRAD_FULL(idx, what, rtype)                                                  \
+    ATT("attention_grad " what " 7 queries, 13 keys",                                    \
+        "f32[2, 2, 7, 64]; f32[2, 2, 13, 64]; f32[2, 2, 13, 64]; f32[2, 2, 7, 64]",      \
+        "%o = attention %a0, %a1, %a2 {scale = 0.125} : f32[2, 2, 7, 64]\n"              \
+        "    %l = attention_lse %a0, %a1 {scale = 0.125} : f32[2, 2, 7]\n"               \
+        "    %r = attention_grad %a0, %a1, %a2, %o, %a3, %l {scale = 0.125, index = " #idx \
+        "} : " rtype, rtype, 7 + 13 + 512 + 64, NULL)
 
 static const Case cases[] = {
     /* leaves */
@@ -205,6 +248,52 @@ static const Case cases[] = {
     {"cross_entropy f32[7, 11]", "f32[7, 11]; i32[7]", "%r = cross_entropy %a0, %a1 : f32[]", "f32[]", NN, 0, 11, 11, NULL, false},
     {"cross_entropy f32[2, 3, 50257]", "f32[2, 3, 50257]; i32[2, 3]", "%r = cross_entropy %a0, %a1 : f32[]", "f32[]", NN, 0, 50257, 50257, NULL, false},
     {"cross_entropy target out of range (error)", "f32[7, 5]; i32[7]", "%r = cross_entropy %a0, %a1 : f32[]", "f32[]", ERROR, 0, 40, 0, NULL, false},
+
+    /* fused attention (q, k, v in [-1, 1]; a padding bias of -inf on ~20% of keys, key 0
+     * always visible so that every causal row sees a key; see NN above for K) */
+    ATT("attention f32[1, 1, 1, 1] (sizes 1)", "f32[1, 1, 1, 1]; f32[1, 1, 1, 1]; f32[1, 1, 1, 1]",
+        "%r = attention %a0, %a1, %a2 {scale = 1.0} : f32[1, 1, 1, 1]", "f32[1, 1, 1, 1]", 2, NULL),
+    ATT("attention q f32[2, 3, 7, 64], 13 keys", "f32[2, 3, 7, 64]; f32[2, 3, 13, 64]; f32[2, 3, 13, 64]",
+        "%r = attention %a0, %a1, %a2 {scale = 0.125} : f32[2, 3, 7, 64]", "f32[2, 3, 7, 64]", 13 + 512, NULL),
+    ATT("attention causal f32[1, 2, 37, 64]", "f32[1, 2, 37, 64]; f32[1, 2, 37, 64]; f32[1, 2, 37, 64]",
+        "%r = attention %a0, %a1, %a2 {scale = 0.125, causal = true} : f32[1, 2, 37, 64]",
+        "f32[1, 2, 37, 64]", 37 + 512, NULL),
+    ATT("attention causal, padding bias [2, 1, 1, 29], D 17, Dv 5",
+        "f32[2, 3, 29, 17]; f32[2, 3, 29, 17]; f32[2, 3, 29, 5]; f32[2, 1, 1, 28]",
+        PAD4("a3")
+        "%r = attention %a0, %a1, %a2, %b {scale = 0.5, causal = true} : f32[2, 3, 29, 5]",
+        "f32[2, 3, 29, 5]", 29 + 17 * 9, NULL),
+    ATT("attention decode: 1 query, 13 keys, bias [13], causal",
+        "f32[2, 4, 1, 64]; f32[2, 4, 13, 64]; f32[2, 4, 13, 64]; f32[12]",
+        PAD("a3", "f32[1]", "f32[12]", "f32[13]", "0")
+        "%r = attention %a0, %a1, %a2, %b {scale = 0.125, causal = true} : f32[2, 4, 1, 64]",
+        "f32[2, 4, 1, 64]", 13 + 512, NULL),
+    ATT("attention causal, 61 queries after 240 cached keys (Tk 301)",
+        "f32[1, 2, 61, 64]; f32[1, 2, 301, 64]; f32[1, 2, 301, 64]",
+        "%r = attention %a0, %a1, %a2 {scale = 0.125, causal = true} : f32[1, 2, 61, 64]",
+        "f32[1, 2, 61, 64]", 301 + 512, NULL),
+    ATT("attention f32[B, T, 16] causal (B=3, T=19)", "f32[B, T, 16]; f32[B, T, 16]; f32[B, T, 16]",
+        "%r = attention %a0, %a1, %a2 {scale = 0.25, causal = true} : f32[B, T, 16]",
+        "f32[B, T, 16]", 19 + 16 * 4, "B=3,T=19"),
+    ATT("attention 13 queries, 5 keys", "f32[13, 8]; f32[5, 8]; f32[5, 3]",
+        "%r = attention %a0, %a1, %a2 {scale = 1.0} : f32[13, 3]", "f32[13, 3]", 5 + 64, NULL),
+    ATT("attention 13 queries, 5 keys, causal (8 rows see no key: NaN)", "f32[13, 8]; f32[5, 8]; f32[5, 3]",
+        "%r = attention %a0, %a1, %a2 {scale = 1.0, causal = true} : f32[13, 3]", "f32[13, 3]", 5 + 64, NULL),
+    ATT("attention_lse q f32[2, 3, 7, 64], 13 keys", "f32[2, 3, 7, 64]; f32[2, 3, 13, 64]",
+        "%r = attention_lse %a0, %a1 {scale = 0.125} : f32[2, 3, 7]", "f32[2, 3, 7]", 13 + 512, NULL),
+    ATT("attention_lse causal, padding bias, D 17", "f32[2, 3, 29, 17]; f32[2, 3, 29, 17]; f32[2, 1, 1, 28]",
+        PAD4("a2")
+        "%r = attention_lse %a0, %a1, %b {scale = 0.5, causal = true} : f32[2, 3, 29]",
+        "f32[2, 3, 29]", 29 + 17 * 9, NULL),
+    ATT("attention_lse causal, Tq 61, Tk 301", "f32[1, 2, 61, 64]; f32[1, 2, 301, 64]",
+        "%r = attention_lse %a0, %a1 {scale = 0.125, causal = true} : f32[1, 2, 61]", "f32[1, 2, 61]",
+        301 + 512, NULL),
+    ATT_GRAD_PAD(0, "dq", "f32[2, 3, 29, 17]"), ATT_GRAD_PAD(1, "dk", "f32[2, 3, 29, 17]"),
+    ATT_GRAD_PAD(2, "dv", "f32[2, 3, 29, 5]"),
+    ATT_GRAD_LONG(0, "dq", "f32[1, 2, 61, 64]"), ATT_GRAD_LONG(1, "dk", "f32[1, 2, 301, 64]"),
+    ATT_GRAD_LONG(2, "dv", "f32[1, 2, 301, 64]"),
+    ATT_GRAD_FULL(0, "dq", "f32[2, 2, 7, 64]"), ATT_GRAD_FULL(1, "dk", "f32[2, 2, 13, 64]"),
+    ATT_GRAD_FULL(2, "dv", "f32[2, 2, 13, 64]"),
 };
 
 enum { NCASES = sizeof cases / sizeof cases[0] };

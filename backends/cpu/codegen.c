@@ -135,6 +135,9 @@ static LLVMValueRef vexp(CpuCg *c, LLVMValueRef x) {
     return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUNO, x, x, ""), x, res, "");
 }
 
+LLVMValueRef cpu_exp(CpuCg *c, LLVMValueRef x) { return vexp(c, x); }
+LLVMValueRef cpu_nanmax(CpuCg *c, LLVMValueRef a, LLVMValueRef b) { return nan_minmax(c, true, a, b); }
+
 /* tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|); for |x| < 0.125 the series
  * x - x^3/3 + 2x^5/15 - 17x^7/315 (truncation below 1e-9 relative), which avoids the
  * cancellation in 1 - e near 0. */
@@ -860,6 +863,16 @@ bool cpu_cg_value(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, char *err, size
         name = intern_kernel(c, "cross_entropy", &is_new);
         if (is_new) build_xent(c, name);
         break;
+    case OP_ATTENTION: case OP_ATTENTION_LSE: case OP_ATTENTION_GRAD: {
+        ki->kind = CPU_K_ATTENTION;
+        if (dt != DT_F32) goto f32_only;
+        snprintf(key, sizeof key, "%s.%lld.%d.%d.%.17g", ir_op_name(v->op),
+                 (long long)(v->op == OP_ATTENTION_GRAD ? v->attrs.index : 0), v->nargs,
+                 v->attrs.causal, v->attrs.scale);
+        name = intern_kernel(c, key, &is_new);
+        if (is_new) cpu_cg_attention(c, v, name);
+        break;
+    }
     case OP_GATHER:
         ki->kind = CPU_K_GATHER;
         if (v->args[1]->type.dtype != DT_I32) goto i32_index;

@@ -8,6 +8,7 @@
  *   codegen.c      IR value -> LLVM function (elementwise, reductions, movement, nn ops),
  *                  through the LLVM C API; loop and vector helpers
  *   matmul.c       the packed, register-tiled, vectorized matmul, generated as LLVM IR
+ *   attention.c    fused attention forward, log-sum-exp and gradients (online softmax)
  *   jit.c          target machine for the host, default<O3>, object emission, ORC LLJIT
  *   cache.c        on-disk object cache keyed by a hash of the LLVM IR and the target
  *   threadpool.c   a pthreads pool: parallel-for over a range, the caller takes part

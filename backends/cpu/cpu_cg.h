@@ -55,6 +55,11 @@ typedef enum {
     /* scatter_add: bufs out, idx, upd; params rows, rowlen, npos; range: columns
      * (each thread owns columns, so duplicate indices never race). Returns 1 + pos. */
     CPU_K_SCATTER,
+    /* attention, attention_lse, attention_grad (attention.c), one batch per call:
+     * bufs out, q, k, then v (attention) or v, o, do, lse (attention_grad), the bias last
+     * when there is one; params Tq, Tk, D, Dv, bsq, bsk (the bias strides along queries
+     * and keys, 0 when broadcast). Range: query rows; key rows for d k and d v. */
+    CPU_K_ATTENTION,
 } CpuKind;
 
 /* What codegen decided for one value. */
@@ -94,6 +99,8 @@ void cpu_cg_dispose(CpuCg *c); /* builder, module and context */
 bool cpu_cg_value(CpuCg *c, const IrValue *v, CpuKernelInfo *out, char *err, size_t errlen);
 /* The matmul kernel (matmul.c), as function `name`; ta/tb: A / B stored transposed. */
 void cpu_cg_matmul(CpuCg *c, IrDType dt, bool ta, bool tb, const char *name);
+/* The kernel of an attention, attention_lse or attention_grad value (attention.c). */
+void cpu_cg_attention(CpuCg *c, const IrValue *v, const char *name);
 
 /* Helpers shared by codegen.c and matmul.c. */
 typedef struct {
@@ -115,6 +122,8 @@ LLVMValueRef cpu_load(CpuCg *c, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef i
 void cpu_store(CpuCg *c, LLVMTypeRef t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx);
 LLVMValueRef cpu_intrinsic(CpuCg *c, const char *name, LLVMTypeRef overload,
                            LLVMValueRef *args, int nargs);
+LLVMValueRef cpu_exp(CpuCg *c, LLVMValueRef x);                    /* f32 exp, vectorizable */
+LLVMValueRef cpu_nanmax(CpuCg *c, LLVMValueRef a, LLVMValueRef b); /* max propagating NaN */
 
 /* ---- target, optimisation, JIT (jit.c) ---- */
 

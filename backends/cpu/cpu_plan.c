@@ -273,6 +273,82 @@ static bool matmul(const CpuLaunch *L, const CpuKernelInfo *ki, CpuKernelFn fn, 
     return true;
 }
 
+/* Attention over (batch, row) pairs: the range is batches * rows (query rows, or key rows
+ * for d k and d v); a chunk that crosses a batch boundary is cut there, and each piece is
+ * one kernel call with that batch's pointers. q, k, v, o, do, lse and the output have
+ * equal batch dims (no broadcasting); only the bias broadcasts, so its batch offset
+ * comes from its broadcast strides within the scores [..., Tq, Tk]. */
+typedef struct {
+    CpuKernelFn fn;
+    Tensor *const *a;
+    Tensor *out;
+    int nargs, nbufs, br;
+    bool bias;
+    int64_t batches, rows, p[6], sdims[IR_MAX_RANK], bs[IR_MAX_RANK];
+} AttnCall;
+
+static void attn_piece(const AttnCall *m, int64_t b, void **bufs) {
+    /* bufs: out, then the operands in order, the bias last */
+    bufs[0] = (float *)m->out->data + tensor_numel(m->out) / m->batches * b;
+    int nops = m->bias ? m->nargs - 1 : m->nargs;
+    for (int i = 0; i < nops; i++)
+        bufs[1 + i] = (float *)m->a[i]->data + tensor_numel(m->a[i]) / m->batches * b;
+    if (m->bias)
+        bufs[m->nargs] = (float *)m->a[m->nargs - 1]->data +
+                         ref_broadcast_offset(b, m->br, m->sdims, m->bs);
+}
+
+static int64_t attn_task(void *ctx, int64_t lo, int64_t hi) {
+    AttnCall *m = ctx;
+    while (lo < hi) {
+        int64_t b = lo / m->rows, r0 = lo % m->rows, r1 = r0 + (hi - lo) < m->rows ? r0 + (hi - lo) : m->rows;
+        void *bufs[8];
+        attn_piece(m, b, bufs);
+        int64_t st = m->fn(bufs, m->p, r0, r1);
+        if (st) return st;
+        lo += r1 - r0;
+    }
+    return 0;
+}
+
+static bool attention(const CpuLaunch *L, const IrValue *v, CpuKernelFn fn, Tensor *const *a,
+                      Tensor *out) {
+    int base = v->op == OP_ATTENTION ? 3 : v->op == OP_ATTENTION_LSE ? 2 : 6;
+    const Tensor *q = a[0], *k = a[1];
+    int r = q->rank;
+    AttnCall m = {.fn = fn, .a = a, .out = out, .nargs = v->nargs, .br = r - 2,
+                  .bias = v->nargs > base};
+    int64_t Tq = q->dims[r - 2], Tk = k->dims[r - 2], D = q->dims[r - 1];
+    int64_t Dv = v->op == OP_ATTENTION_LSE ? 0 : a[2]->dims[r - 1];
+    memcpy(m.sdims, q->dims, sizeof m.sdims[0] * (size_t)r);
+    m.sdims[r - 1] = Tk;
+    if (m.bias) {
+        const Tensor *bias = a[v->nargs - 1];
+        ref_broadcast_strides(bias->rank, bias->dims, r, m.sdims, m.bs);
+    }
+    bool keys = v->op == OP_ATTENTION_GRAD && v->attrs.index > 0;
+    m.rows = keys ? Tk : Tq;
+    int64_t p[6] = {Tq, Tk, D, Dv, m.bias ? m.bs[r - 2] : 0, m.bias ? m.bs[r - 1] : 0};
+    memcpy(m.p, p, sizeof p);
+    int64_t batches = m.batches = prod(q->dims, 0, r - 2);
+    if (batches == 0 || m.rows == 0) return true;
+    if (L->rec) {
+        for (int64_t b = 0; b < batches; b++) {
+            void *bufs[8];
+            attn_piece(&m, b, bufs);
+            L->rec(L->rec_ctx, bufs, v->nargs + 1, m.p, 6, 0, m.rows);
+        }
+        return true;
+    }
+    /* a row costs ~2 (D + Dv) flops per key of the other side: chunks of ~1M flops, and
+     * at least 16 rows (a query block) */
+    int64_t per_row = 2 * (D + Dv + 1) * ((keys ? Tq : Tk) + 1);
+    int64_t grain = MM_MIN_CHUNK / per_row;
+    if (grain < 16) grain = 16;
+    cpu_pool_for(L->pool, batches * m.rows, grain, 4, attn_task, &m);
+    return true;
+}
+
 void cpu_plan_sum_matmul_views(const Tensor *x, const Tensor *dy, Tensor *xa, Tensor *yb,
                                Tensor *mm) {
     int r = x->rank;
@@ -302,6 +378,8 @@ bool cpu_plan_launch(const CpuLaunch *L, const IrValue *v, const CpuKernelInfo *
     }
     case CPU_K_MATMUL:
         return matmul(L, ki, fn, a[0], a[1], out);
+    case CPU_K_ATTENTION:
+        return attention(L, v, fn, a, out);
     case CPU_K_SOFTMAX: {
         int64_t ax = v->attrs.axis;
         int64_t p[3] = {prod(out->dims, 0, (int)ax), out->dims[ax], prod(out->dims, (int)ax + 1, out->rank)};
