@@ -8,8 +8,12 @@
  *
  * FLOPs per op: matmul 2·M·N·K per batch; elementwise ops 1 per output element;
  * reductions 1 per input element; softmax / log_softmax 5, layernorm 8 and cross_entropy
- * 5 per input element; data movement 0. Counts, not a cost model: enough to compare a
- * program before and after fusion.
+ * 5 per input element; data movement 0. Fused attention per (query, key) pair the mask
+ * lets through: 2·D for the score, 5 for the softmax, 2·Dv for P·v (attention_lse: no
+ * P·v); attention_grad recomputes the score and adds 2·Dv for dP = do·v and 2·D for its
+ * product with k or q (d v: only 2·Dv for P·do). Its bytes are its operands and result,
+ * as for every op: q, k, v (o, do, lse), the bias, never a Tq x Tk score matrix.
+ * Counts, not a cost model: enough to compare a program before and after fusion.
  */
 #include "memplan.h"
 
@@ -164,6 +168,34 @@ void mp_plan_free(MemPlan *plan) {
     memset(plan, 0, sizeof *plan);
 }
 
+static int64_t dim_size(IrDim d, const DimValue *dims, int ndims) {
+    IrType t = {.rank = 1, .dims = {d}};
+    int64_t n = 0;
+    char err[8];
+    numel(&t, dims, ndims, &n, err, sizeof err);
+    return n;
+}
+
+/* FLOPs of an attention op: (query, key) pairs seen, times the work per pair. */
+static double attention_flops(const IrValue *v, const DimValue *dims, int ndims) {
+    const IrType *q = &v->args[0]->type, *k = &v->args[1]->type;
+    int r = q->rank;
+    int64_t tq = dim_size(q->dims[r - 2], dims, ndims), tk = dim_size(k->dims[r - 2], dims, ndims);
+    double D = (double)dim_size(q->dims[r - 1], dims, ndims), batch = 1, pairs = 0;
+    double Dv = v->op == OP_ATTENTION_LSE ? 0 : (double)dim_size(v->args[2]->type.dims[r - 1], dims, ndims);
+    for (int i = 0; i < r - 2; i++) batch *= (double)dim_size(q->dims[i], dims, ndims);
+    if (!v->attrs.causal)
+        pairs = (double)tq * (double)tk;
+    else /* query i sees keys j <= i + tk - tq */
+        for (int64_t i = 0; i < tq; i++) {
+            int64_t seen = i + tk - tq + 1;
+            pairs += (double)(seen < 0 ? 0 : seen > tk ? tk : seen);
+        }
+    double per = 2 * D + 5 + 2 * Dv; /* attention; lse has Dv = 0 */
+    if (v->op == OP_ATTENTION_GRAD) per = v->attrs.index == 2 ? 2 * D + 5 + 2 * Dv : 4 * D + 5 + 2 * Dv;
+    return batch * pairs * per;
+}
+
 static double flops_of(const IrValue *v, const DimValue *dims, int ndims) {
     char err[8];
     int64_t out = 0, in = 0;
@@ -179,6 +211,8 @@ static double flops_of(const IrValue *v, const DimValue *dims, int ndims) {
     }
     case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_CROSS_ENTROPY: return 5.0 * (double)in;
     case OP_LAYERNORM: return 8.0 * (double)in;
+    case OP_ATTENTION: case OP_ATTENTION_LSE: case OP_ATTENTION_GRAD:
+        return attention_flops(v, dims, ndims);
     default:
         if (fl & F_REDUCE) return (double)in;
         if (fl & (F_UNARY | F_BINARY | F_ELEMENTWISE)) return (double)out;

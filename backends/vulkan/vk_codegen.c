@@ -282,7 +282,7 @@ bool vk_codegen_value(const IrValue *v, const VkSyms *syms, const VkGenCfg *cfg,
     slots[0] = slot_of(sctx, v);
     int nt = 1;
     if (v->op != OP_CONCAT) {
-        if (v->nargs + 1 > VK_MAX_BIND - 1) {
+        if (v->nargs + 1 > VK_MAX_BIND) {
             snprintf(err, errlen, "%%%d = %s has too many operands for one kernel", v->id,
                      ir_op_name(v->op));
             return false;
@@ -575,6 +575,47 @@ bool vk_codegen_value(const IrValue *v, const VkSyms *syms, const VkGenCfg *cfg,
         k->part = 1;
         int s2[2] = {slots[0], VK_B_SCRATCH};
         set_binds(k, 2, s2, false);
+        return true;
+    }
+    case OP_ATTENTION: case OP_ATTENTION_LSE: case OP_ATTENTION_GRAD: {
+        if (ints) break;
+        static const char *modes[] = {"ATT_DQ", "ATT_DK", "ATT_DV"};
+        int base = v->op == OP_ATTENTION ? 3 : v->op == OP_ATTENTION_LSE ? 2 : 6;
+        int r = ts[1]->rank, bt = base + 1; /* the bias binding */
+        bool bias = v->nargs > base;
+        header(&g, &b, wg, 1, ts, nt, false, false);
+        sb_printf(&b, "%s#define %s 1\n", float_helpers,
+                  v->op == OP_ATTENTION ? "ATT_FWD" : v->op == OP_ATTENTION_LSE ? "ATT_LSE"
+                                                                              : modes[at->index]);
+        if (at->causal) sb_printf(&b, "#define CAUSAL 1\n");
+        sb_printf(&b, "#define TQ D1_%d\n#define TK D2_%d\n#define DH D1_%d\n#define DV %s\n",
+                  r - 2, r - 2, r - 1, v->op == OP_ATTENTION_LSE ? "1u" : "D3_LAST");
+        if (v->op != OP_ATTENTION_LSE) sb_printf(&b, "#define D3_LAST D3_%d\n", r - 1);
+        sb_printf(&b, "#define BATCH ");
+        prod(&b, 1, 0, r - 2);
+        sb_printf(&b, "\n#define SCALE ");
+        float_lit(&b, at->scale);
+        sb_printf(&b, "\n#define OUT(i) b0.d[i]\n#define Q(i) b1.d[i]\n#define K(i) b2.d[i]\n");
+        if (v->op != OP_ATTENTION_LSE) sb_printf(&b, "#define V(i) b3.d[i]\n");
+        if (base == 6)
+            sb_printf(&b, "#define O(i) b4.d[i]\n#define DO(i) b5.d[i]\n#define LSE(i) b6.d[i]\n");
+        if (bias) {
+            /* the scores [..., TQ, TK] as pseudo-tensor 9, for the broadcast offsets */
+            const IrType *bty = ts[bt];
+            IrType st = *ts[1];
+            st.dims[r - 1] = ts[2]->dims[r - 2];
+            for (int i = 0; i < r; i++) sb_printf(&b, "#define D9_%d D%d_%d\n", i, i < r - 1 ? 1 : 2, i < r - 1 ? i : r - 2);
+            sb_printf(&b, "#define HAS_BIAS 1\n#define BIAS(i) b%d.d[i]\n#define BIAS_SK ", bt);
+            if (bty->rank == 0)
+                sb_printf(&b, "0u\n");
+            else
+                sb_printf(&b, "(D%d_%d == 1u ? 0u : 1u)\n", bt, bty->rank - 1);
+            sb_printf(&b, "uint bias_row(uint b, uint i) {\n    uint idx = (b * TQ + i) * TK;\n");
+            bcast_off(&b, &st, 9, r, bty, bt, bty->rank, "idx", "off");
+            sb_printf(&b, "    return off;\n}\n");
+        }
+        sb_printf(&b, "%s", vk_shader_template("attention"));
+        set_binds(add_kernel(&o, VK_K_ATTN, &b, ""), nt, slots, false);
         return true;
     }
     default:

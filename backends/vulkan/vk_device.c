@@ -176,10 +176,10 @@ bool vk_ctx_create(VkCtx *c, int device, bool validate, FILE *log, char *err, si
     c->qfam = (uint32_t)q;
     read_limits(&c->inst, c->phys, &c->lim, &c->props, c->qfam);
     fn->vkGetPhysicalDeviceMemoryProperties(c->phys, &c->mem);
-    if (c->lim.max_bindings < VK_MAX_BIND) {
+    if (c->lim.max_bindings < VK_MIN_BIND) {
         snprintf(err, errlen, "Vulkan device '%s' lacks a needed feature: it allows %u storage "
                  "buffers per shader stage, tfc's kernels need %d (use --target cpu)",
-                 c->props.deviceName, c->lim.max_bindings, VK_MAX_BIND);
+                 c->props.deviceName, c->lim.max_bindings, VK_MIN_BIND);
         vk_inst_destroy(&c->inst);
         return false;
     }

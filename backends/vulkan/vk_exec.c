@@ -74,7 +74,8 @@ static bool vkcheck(VkResult r, const char *what, char *err, size_t errlen) {
 static bool make_layouts(BkExec *e, char *err, size_t errlen) {
     VkCtx *c = &e->st->ctx;
     VkFns *fn = &c->inst.fn;
-    for (int n = 1; n <= VK_MAX_BIND; n++) {
+    /* layouts past the device's limit would be invalid: kernels needing one are refused */
+    for (int n = 1; n <= VK_MAX_BIND && n <= (int)c->lim.max_bindings; n++) {
         VkDescriptorSetLayoutBinding bs[VK_MAX_BIND];
         for (int i = 0; i < n; i++)
             bs[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i,
@@ -188,7 +189,15 @@ BkExec *vk_exec_compile(VkState *st, IrFunc *f, char *err, size_t errlen) {
             break;
         }
         int scratch = -1;
-        for (int k = first; k < e->nks; k++) {
+        for (int k = first; ok && k < e->nks; k++)
+            if (e->ks[k].nbind > (int)c->lim.max_bindings) {
+                snprintf(err, errlen, "@%s, %%%d = %s: its kernel needs %d storage buffers and "
+                         "the Vulkan device '%s' allows %u per shader (use --target cpu)", f->name,
+                         v->id, ir_op_name(v->op), e->ks[k].nbind, c->props.deviceName,
+                         c->lim.max_bindings);
+                ok = false;
+            }
+        for (int k = first; ok && k < e->nks; k++) {
             VkKernel *kk = &e->ks[k];
             for (int i = 0; i < kk->nbind; i++)
                 if (kk->bind[i] == VK_B_SCRATCH) {
@@ -536,6 +545,14 @@ static bool groups(const BkExec *e, const VkKernel *k, uint32_t g[3], char *err,
         break;
     }
     case VK_K_ONE: g[0] = 1; return true;
+    case VK_K_ATTN: { /* batch * Tq rows, or batch * Tk for d k and d v */
+        int sq = slot_index((void *)e, v->args[0]), sk = slot_index((void *)e, v->args[1]);
+        int r = e->rank[sq];
+        bool keys = v->op == OP_ATTENTION_GRAD && v->attrs.index > 0;
+        n = (uint64_t)(keys ? e->dims[sk][r - 2] : e->dims[sq][r - 2]);
+        for (int i = 0; i < r - 2; i++) n *= (uint64_t)e->dims[sq][i];
+        break;
+    }
     case VK_K_ROWS: {
         int si = slot_index((void *)e, v->args[0]);
         uint64_t rows = 0;

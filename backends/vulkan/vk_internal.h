@@ -130,7 +130,10 @@ void vk_block_destroy(VkCtx *c, VkBlock *b);
 
 /* ---- Code generation (vk_codegen.c) ---- */
 
-enum { VK_MAX_BIND = 6, VK_NSYM = 16, VK_NARG = 4 };
+/* VK_MAX_BIND: storage buffers of the widest kernel (attention_grad with a bias: the
+ * output and 7 operands); VK_MIN_BIND: what a device must allow for every other kernel.
+ * A device between the two runs everything but that one kernel. */
+enum { VK_MAX_BIND = 8, VK_MIN_BIND = 6, VK_NSYM = 16, VK_NARG = 4 };
 
 typedef enum {
     VK_K_ELEM,       /* one invocation per output element (grid-stride) */
@@ -139,6 +142,7 @@ typedef enum {
     VK_K_ROWS,       /* one workgroup per row (softmax, layernorm, reduce, ce rows) */
     VK_K_ONE,        /* a single workgroup (cross-entropy mean) */
     VK_K_COLS,       /* scatter_add: one invocation per column of a row */
+    VK_K_ATTN,       /* attention ops: one invocation per query row (key row: d k, d v) */
 } VkKernelShape;
 
 /* Binding targets: a value slot, or these. */

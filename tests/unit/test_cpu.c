@@ -1,7 +1,8 @@
 /* test_cpu.c — the LLVM CPU backend beyond op-by-op conformance (that is `tfc conform
  * --target cpu`): symbolic dims bound at run time without recompiling, run-time index
  * errors as messages, the on-disk cache (a hit compiles nothing; a corrupt entry is
- * rebuilt, never trusted), thread counts giving identical results, and --emit=llvm.
+ * rebuilt, never trusted), thread counts giving identical results (attention too), and
+ * --emit=llvm.
  * Expected values come from the reference backend run on the same inputs.
  */
 #include <dirent.h>
@@ -218,6 +219,45 @@ static void test_threads_deterministic(void **state) {
     ir_module_destroy(m);
 }
 
+/* The attention kernels too: their chunks cut batches and query blocks anywhere (here
+ * 8 batches of 200 rows in chunks of ~40), and a row's keys are still summed in one order. */
+static void test_attention_threads_deterministic(void **state) {
+    static const char *src =
+        "module @t {\n"
+        "  func @f(%q: f32[4, 2, 200, 32], %k: f32[4, 2, 200, 32], %v: f32[4, 2, 200, 32], "
+        "%g: f32[4, 2, 200, 32], %b: f32[4, 1, 1, 200]) -> (f32[4, 2, 200, 32], f32[4, 2, 200, 32], "
+        "f32[4, 2, 200, 32], f32[4, 2, 200, 32]) {\n"
+        "    %o = attention %q, %k, %v, %b {scale = 0.2, causal = true} : f32[4, 2, 200, 32]\n"
+        "    %l = attention_lse %q, %k, %b {scale = 0.2, causal = true} : f32[4, 2, 200]\n"
+        "    %dq = attention_grad %q, %k, %v, %o, %g, %l, %b {scale = 0.2, causal = true, index = 0} : f32[4, 2, 200, 32]\n"
+        "    %dk = attention_grad %q, %k, %v, %o, %g, %l, %b {scale = 0.2, causal = true, index = 1} : f32[4, 2, 200, 32]\n"
+        "    %dv = attention_grad %q, %k, %v, %o, %g, %l, %b {scale = 0.2, causal = true, index = 2} : f32[4, 2, 200, 32]\n"
+        "    return %o, %dq, %dk, %dv\n"
+        "  }\n"
+        "}\n";
+    char err[512];
+    IrModule *m = parse(src);
+    int64_t xd[4] = {4, 2, 200, 32}, bd[4] = {4, 1, 1, 200};
+    Tensor *in[5], *res[2][4];
+    for (int i = 0; i < 4; i++) in[i] = rnd(DT_F32, 4, xd, 0, 11u + (unsigned)i);
+    in[4] = rnd(DT_F32, 4, bd, 0, 5);
+    for (int t = 0; t < 2; t++) {
+        Backend *b = cpu_backend_create(&(BkOptions){.threads = t ? 3 : 1}, err, sizeof err);
+        BkExec *e = b->compile(b, m->funcs, err, sizeof err);
+        assert_non_null(e);
+        if (!b->run(e, NULL, in, res[t], err, sizeof err)) fail_msg("%s", err);
+        b->exec_destroy(e);
+        b->destroy(b);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_memory_equal(res[0][i]->data, res[1][i]->data, tensor_bytes(res[0][i]));
+        tensor_destroy(res[0][i]);
+        tensor_destroy(res[1][i]);
+    }
+    for (int i = 0; i < 5; i++) tensor_destroy(in[i]);
+    ir_module_destroy(m);
+}
+
 /* --emit=llvm prints the optimised module: one function per distinct kernel. */
 static void test_emit_llvm(void **state) {
     char err[512];
@@ -242,6 +282,7 @@ int main(void) {
         cmocka_unit_test(test_index_error),
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_threads_deterministic),
+        cmocka_unit_test(test_attention_threads_deterministic),
         cmocka_unit_test(test_emit_llvm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
