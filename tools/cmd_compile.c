@@ -159,7 +159,7 @@ int cmd_compile(Args *a) {
         /* The whole step of a training script: @forward, @loss and @train_step, whose
          * backward pass --grad would otherwise add. */
         char err[1024] = "";
-        RtTrainOptions to = {.script = a->file, .compiled = &m};
+        RtTrainOptions to = {.script = a->file, .compiled = &m, .disable_passes = a->passes.disable};
         if (!rt_train(&to, err, sizeof err)) return *err ? fail("%s%s", err, "") : 1;
         a->grad = false;
     } else {
@@ -170,6 +170,11 @@ int cmd_compile(Args *a) {
     if (a->grad) {
         char err[512];
         IrFunc *fwd = ir_module_find_func(m, "forward");
+        if (!pass_run_pre_grad(m, &a->passes, err, sizeof err)) {
+            fail("%s%s", err, "");
+            ir_module_destroy(m);
+            return 1;
+        }
         if (!fwd || !ad_build_grad_func(fwd, 0, err, sizeof err)) {
             fail("%s%s", fwd ? err : "the module has no @forward to differentiate", "");
             ir_module_destroy(m);
