@@ -42,6 +42,15 @@ const PassInfo *pass_lookup(const char *name, size_t len) {
 
 const char *pass_default_pipeline(void) { return "canonicalize,constant-fold,cse,fuse-attention,fuse-elementwise,dce"; }
 
+const char *pass_fusion_names(void) {
+    static char names[256];
+    if (!names[0])
+        for (int i = 0, k = 0; i < PASS_TABLE_COUNT; i++)
+            if (strncmp(pass_table[i].name, "fuse-", 5) == 0)
+                k += snprintf(names + k, sizeof names - (size_t)k, "%s%s", k ? "," : "", pass_table[i].name);
+    return names;
+}
+
 const char *pass_pre_grad_pipeline(void) { return "canonicalize,constant-fold,cse,fuse-attention"; }
 
 bool pass_run_pre_grad(IrModule *m, const PassOptions *opts, char *err, size_t errlen) {

@@ -85,8 +85,12 @@ bool pass_run_pipeline(IrModule *m, const PassOptions *opts, char *err, size_t e
 bool pass_run_passes(IrModule *m, const PassInfo *const *passes, int n, const bool *print,
                      const PassOptions *opts, char *err, size_t errlen);
 
-/* "canonicalize,constant-fold,cse,fuse-attention,dce" */
+/* "canonicalize,constant-fold,cse,fuse-attention,fuse-elementwise,dce" */
 const char *pass_default_pipeline(void);
+
+/* The fusion passes (every registry name that starts with "fuse-"), as a comma list for
+ * PassOptions.disable: what --stats and bench compare against. */
+const char *pass_fusion_names(void);
 
 /* "canonicalize,constant-fold,cse,fuse-attention": what runs on a model before autodiff
  * differentiates it, so that the backward is built from the fused ops' VJP rules
