@@ -4,18 +4,23 @@
  *     (--at: A given as [K, M], --bt: B given as [N, K], each transposed in the IR and
  *     read in place by the kernel: x^T @ dy of a weight gradient, x @ w^T of a tied head)
  *   tfc_bench gpt2-forward B T [-D name=value]... [--target cpu] [--threads 2] [--reps 5]
+ *   tfc_bench gpt2-train B T [...]   (forward, backward, AdamW: one @train_step)
+ *   --no-fusion: compile with every fuse-* pass disabled (bench/run fusion compares)
  *
  * Prints `time_ms: X` (best of --reps runs after one warm-up; compile time excluded and
- * printed apart as `compile_ms`) and the GFLOP/s. The best run, not the mean, because
+ * printed apart as `compile_ms`), the GFLOP/s, the kernels and planned peak of the memory
+ * plan (`--stats`'s numbers) and the process's peak resident memory (`peak_rss_mb`). The best run, not the mean, because
  * the machine is shared: the best run is the one least disturbed by others.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "frontend/frontend.h"
 #include "ir/ir.h"
+#include "passes/memplan.h"
 #include "passes/passes.h"
 #include "runtime/model_run.h"
 #include "runtime/targets.h"
@@ -57,6 +62,7 @@ int main(int argc, char **argv) {
     FeDefine defs[32];
     int ndefs = 0;
     const char *models = "models";
+    PassOptions passes = {0};
     bool at = false, bt = false, profile = false; /* matmul: A as [K, M] / B as [N, K], transposed in the IR */
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--target") == 0 && i + 1 < argc) target = argv[++i];
@@ -66,6 +72,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--at") == 0) at = true;
         else if (strcmp(argv[i], "--bt") == 0) bt = true;
         else if (strcmp(argv[i], "--profile") == 0) profile = true;
+        else if (strcmp(argv[i], "--no-fusion") == 0) passes.disable = pass_fusion_names();
         else if (strcmp(argv[i], "-D") == 0 && i + 1 < argc && ndefs < 32) {
             char *kv = argv[++i], *eq = strchr(kv, '=');
             if (!eq) return fprintf(stderr, "-D needs name=value\n"), 1;
@@ -118,7 +125,7 @@ int main(int argc, char **argv) {
         m = fe_compile_model(path, src, len, defs, ndefs, "gpt2", &d);
         free(src);
         train = strcmp(argv[1], "gpt2-train") == 0;
-        if (m && !pass_run_pipeline(m, &(PassOptions){0}, err, sizeof err))
+        if (m && !pass_run_pipeline(m, &passes, err, sizeof err))
             return fprintf(stderr, "%s\n", err), 1;
         int64_t id[2] = {pos[0], pos[1]};
         for (int i = 0; i < ndefs; i++)
@@ -155,7 +162,7 @@ int main(int argc, char **argv) {
         OptConfig oc = {.kind = OPT_ADAMW, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8,
                         .weight_decay = 0.1, .clip = 1.0};
         if (!(f = rt_build_train_step(f, &oc, err, sizeof err))) return fprintf(stderr, "%s\n", err), 1;
-        if (!pass_run_pipeline(m, &(PassOptions){0}, err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;
+        if (!pass_run_pipeline(m, &passes, err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;
         int64_t none[1];
         extra[0] = rnd(DT_I32, 2, in[0]->dims, vocab);
         extra[1] = tensor_create(DT_F32, 0, none, err, sizeof err);
@@ -169,6 +176,13 @@ int main(int argc, char **argv) {
     if (!rt_weights_load(m, NULL, 1, NULL, &w, &nw, err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;
     Backend *b = rt_backend_create(target, &(BkOptions){.threads = threads, .profile = profile}, err, sizeof err);
     if (!b) return fprintf(stderr, "%s\n", err), 1;
+    /* before compiling: the plan renumbers the values, which the compiled plan keys on */
+    if (strcmp(argv[1], "matmul") != 0) { /* the memory plan's view: kernels per run, planned peak */
+        DimValue dv[2] = {{"B", pos[0]}, {"T", pos[1]}};
+        FuncStats st;
+        if (mp_stats(f, dv, 2, &st, err, sizeof err))
+            printf("kernels: %lld\nplanned_peak_mb: %.1f\n", (long long)st.kernels, (double)st.peak / 1048576.0);
+    }
     double t0 = now();
     BkExec *e = b->compile(b, f, err, sizeof err);
     if (!e) return fprintf(stderr, "%s\n", err), 1;
@@ -188,6 +202,9 @@ int main(int argc, char **argv) {
     if (profile && b->profile_report) b->profile_report(e, stdout);
     printf("gflops: %.1f\n", flops / best * 1e-9);
     printf("time_ms: %.3f\n", best * 1e3);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("peak_rss_mb: %.1f\n", (double)ru.ru_maxrss / 1024.0);
     b->exec_destroy(e);
     b->destroy(b);
     rt_tensors_free(w, nw);

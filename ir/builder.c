@@ -84,6 +84,7 @@ IrValue *ir_build(IrFunc *f, IrOp op, IrValue **args, int nargs, const IrAttrs *
     v->nargs = nargs;
     v->args = arena_alloc(&m->arena, sizeof *args * (size_t)(nargs ? nargs : 1));
     if (nargs) memcpy(v->args, args, sizeof *args * (size_t)nargs);
+    v->phase = before ? before->phase : IR_PHASE_FORWARD;
     ir_value_link(f, v, before);
     return v;
 }

@@ -76,6 +76,11 @@ typedef struct {
     const struct IrFunc *body; /* FUSED: the function named `name` (ir_build finds it) */
 } IrAttrs;
 
+/* Which part of a training step a value belongs to, for --stats: autodiff marks what it
+ * adds as backward, the optimizer builder what it adds as update; passes that replace a
+ * value put the new one before it and it inherits the phase. Not part of the text form. */
+typedef enum { IR_PHASE_FORWARD, IR_PHASE_BACKWARD, IR_PHASE_UPDATE, IR_PHASES } IrPhase;
+
 typedef struct IrValue IrValue;
 struct IrValue {
     IrOp op;
@@ -87,6 +92,7 @@ struct IrValue {
     int id;               /* scratch number, valid after ir_func_number() */
     int uses;             /* number of uses, valid after ir_func_count_uses() */
     DiagLoc loc;          /* where the source asked for it (line 0: nowhere) */
+    IrPhase phase;
 };
 
 typedef enum { INIT_ZEROS, INIT_ONES, INIT_NORMAL, INIT_UNIFORM, INIT_CONSTANT } IrInitKind;

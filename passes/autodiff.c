@@ -131,6 +131,7 @@ bool ad_grad(IrFunc *f, IrValue *loss, IrWeight *const *wrt, int n, IrValue **gr
                 grads[i] = grads[i] ? ad_op2(&c, OP_ADD, grads[i], adj[v->id]) : adj[v->id];
         if (!grads[i]) grads[i] = ad_fill(&c, 0, &wrt[i]->type);
     }
+    for (IrValue *v = last ? last->next : f->first; v; v = v->next) v->phase = IR_PHASE_BACKWARD;
     free(active);
     free(reach);
     free(adj);

@@ -215,6 +215,7 @@ static void outline(Ctx *c, IrFunc *f, IrValue *root, int g, int lo) {
     IrAttrs at = {.name = body->name};
     IrValue *fused = ir_build(f, OP_FUSED, ops, nops, &at, &root->type, root, err, sizeof err);
     fused->loc = root->loc;
+    fused->phase = root->phase;
     ir_replace_uses(f, root, fused);
     for (int id = root->id; id >= lo; id--)
         if (c->group[id] == g) ir_value_remove(f, c->vals[id]);

@@ -40,7 +40,26 @@ const PassInfo *pass_lookup(const char *name, size_t len) {
     return NULL;
 }
 
-const char *pass_default_pipeline(void) { return "canonicalize,constant-fold,cse,fuse-matmul,fuse-elementwise,dce"; }
+const char *pass_default_pipeline(void) { return "canonicalize,constant-fold,cse,fuse-attention,fuse-matmul,fuse-elementwise,dce"; }
+
+const char *pass_fusion_names(void) {
+    static char names[256];
+    if (!names[0])
+        for (int i = 0, k = 0; i < PASS_TABLE_COUNT; i++)
+            if (strncmp(pass_table[i].name, "fuse-", 5) == 0)
+                k += snprintf(names + k, sizeof names - (size_t)k, "%s%s", k ? "," : "", pass_table[i].name);
+    return names;
+}
+
+const char *pass_pre_grad_pipeline(void) { return "canonicalize,constant-fold,cse,fuse-attention"; }
+
+bool pass_run_pre_grad(IrModule *m, const PassOptions *opts, char *err, size_t errlen) {
+    if (errlen) err[0] = 0;
+    if (opts->passes) return true; /* the user's own pipeline runs as given, after autodiff */
+    PassOptions pre = {.passes = pass_pre_grad_pipeline(), .disable = opts->disable,
+                       .verify_each = opts->verify_each, .dump = opts->dump};
+    return pass_run_pipeline(m, &pre, err, errlen);
+}
 
 void pass_dump(FILE *out, const PassInfo *p, const IrModule *m, bool failed) {
     fprintf(out, "// -----// IR Dump After %s (%s)%s //----- //\n", p->dump_name, p->name,

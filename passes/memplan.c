@@ -234,13 +234,15 @@ bool mp_stats(IrFunc *f, const DimValue *dims, int ndims, FuncStats *out, char *
     memset(out, 0, sizeof *out);
     for (IrValue *v = f->first; v; v = v->next) {
         if (is_free(v)) continue;
-        out->kernels++;
-        out->flops += flops_of(v, dims, ndims);
+        double flops = flops_of(v, dims, ndims), bytes_moved = (double)plan.bytes[v->id];
         int64_t bytes;
         for (int i = 0; i < v->nargs; i++)
             if (numel(&v->args[i]->type, dims, ndims, &bytes, err, errlen))
-                out->bytes_moved += (double)bytes * (double)ir_dtype_size(v->args[i]->type.dtype);
-        out->bytes_moved += (double)plan.bytes[v->id];
+                bytes_moved += (double)bytes * (double)ir_dtype_size(v->args[i]->type.dtype);
+        out->kernels++, out->flops += flops, out->bytes_moved += bytes_moved;
+        out->phase[v->phase].kernels++;
+        out->phase[v->phase].flops += flops;
+        out->phase[v->phase].bytes_moved += bytes_moved;
     }
     out->peak = plan.peak + plan.resident;
     mp_plan_free(&plan);

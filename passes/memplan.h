@@ -36,6 +36,12 @@ typedef struct {
     double flops;        /* see memplan.c for the count per op */
     double bytes_moved;  /* operands read plus results written, by every kernel */
     int64_t peak;        /* planned intermediates + resident inputs and weights */
+    /* the same counts for the values of each phase (a training step's forward, backward
+     * and update; IrValue.phase); the totals above are their sums */
+    struct {
+        int64_t kernels;
+        double flops, bytes_moved;
+    } phase[IR_PHASES];
 } FuncStats;
 
 /* Plans f for the given dims (every symbol f uses must be given). Value ids are assigned

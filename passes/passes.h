@@ -13,6 +13,7 @@
  *   constant_fold.c   ops whose operands are all (splat) constants become constants
  *   cse.c             values computing the same thing are merged (hash-consing)
  *   dce.c             values nothing uses are removed
+ *   fuse_attention.c  matmul, scale, mask, softmax, matmul -> one attention op
  *   fuse_matmul.c     matmul chains reassociated, projections of one input merged,
  *                     matmul + elementwise epilogue (bias, activation, residual) fused
  *   fuse_elementwise.c  chains of elementwise ops fused into one kernel each
@@ -80,7 +81,7 @@ typedef struct {
 
 /* Runs the pipeline on m. User errors (an unknown or empty pass name in any of the
  * three lists) return false before anything runs, with a message such as
- * "unknown pass 'csee' (known: canonicalize, constant-fold, cse, dce)" in err.
+ * "unknown pass 'csee' (known: canonicalize, constant-fold, cse, dce, fuse-attention)" in err.
  * With verify_each, a verifier failure returns false with
  * "pass 'cse' broke the IR: <invariant>" in err after dumping the IR under the header
  * `// -----// IR Dump After CSE (cse) Failed //----- //`; an invalid input gives
@@ -94,8 +95,23 @@ bool pass_run_pipeline(IrModule *m, const PassOptions *opts, char *err, size_t e
 bool pass_run_passes(IrModule *m, const PassInfo *const *passes, int n, const bool *print,
                      const PassOptions *opts, char *err, size_t errlen);
 
-/* "canonicalize,constant-fold,cse,dce" */
+/* "canonicalize,constant-fold,cse,fuse-attention,fuse-elementwise,dce" */
 const char *pass_default_pipeline(void);
+
+/* The fusion passes (every registry name that starts with "fuse-"), as a comma list for
+ * PassOptions.disable: what --stats and bench compare against. */
+const char *pass_fusion_names(void);
+
+/* "canonicalize,constant-fold,cse,fuse-attention": what runs on a model before autodiff
+ * differentiates it, so that the backward is built from the fused ops' VJP rules
+ * (attention's recomputes the scores instead of keeping the Tq x Tk probabilities). */
+const char *pass_pre_grad_pipeline(void);
+
+/* Runs pass_pre_grad_pipeline on m with opts' --disable-pass list and verify_each (no
+ * dumps, no timing). Does nothing when opts->passes is set (--passes, -O0): the user's
+ * own pipeline then runs as given, after autodiff. False with a message in err on the
+ * manager's errors (an unknown name in the disable list). */
+bool pass_run_pre_grad(IrModule *m, const PassOptions *opts, char *err, size_t errlen);
 
 /* Writes the MLIR-style dump of m after pass p into out. */
 void pass_dump(FILE *out, const PassInfo *p, const IrModule *m, bool failed);

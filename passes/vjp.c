@@ -344,6 +344,55 @@ static void vjp_cross_entropy(AdCtx *c, IrValue *v, IrValue *g, const bool *need
     gr[0] = mul(c, sub(c, p, onehot), divide(c, g, n));
 }
 
+/* The identity [n, n] of dtype dt, with n = t's last dim (symbolic or not), broadcast to t:
+ * eq(arange, reshape(arange)) cast to float. */
+static IrValue *identity_like(AdCtx *c, const IrType *t) {
+    IrDim n = t->dims[t->rank - 1];
+    IrType row = {.dtype = DT_I32, .rank = 1, .dims = {n}}, col = {.dtype = DT_I32, .rank = 2, .dims = {n, ir_dim_int(1)}};
+    IrValue *r = ad_op(c, OP_ARANGE, NULL, 0, NULL, &row);
+    IrValue *hit = ad_op2(c, OP_EQ, r, reshape(c, r, &col));
+    IrType eye = {.dtype = t->dtype, .rank = 2, .dims = {n, n}};
+    return broadcast(c, ad_op(c, OP_CAST, &hit, 1, NULL, &eye), t);
+}
+
+/* d bias of o = attention(q, k, v, bias), for the rare bias that depends on a weight (a
+ * learned positional bias): dS = P (dP - rowsum(do o)), dP = do @ v^T, summed down to
+ * bias's shape. attention_grad has no bias output, so the probabilities P are materialised
+ * here, as attention(q, k, I, bias) with I the [Tk, Tk] identity: one op, which masks
+ * causally exactly as the forward did. This costs the Tq x Tk tensors fusion avoids, but
+ * only when a bias needs a gradient; training then still works. */
+static IrValue *attention_bias_grad(AdCtx *c, IrValue *o, IrValue *g) {
+    IrValue *q = o->args[0], *k = o->args[1], *v = o->args[2], *bias = o->args[3];
+    IrType eye = k->type;
+    eye.dims[eye.rank - 1] = k->type.dims[k->type.rank - 2];
+    IrValue *args[4] = {q, k, identity_like(c, &eye), bias};
+    IrValue *p = ad_op(c, OP_ATTENTION, args, 4, &o->attrs, NULL);
+    IrValue *dp = ad_op2(c, OP_MATMUL, g, swap_last2(c, v));
+    IrValue *d = last_axis(c, OP_SUM, mul(c, g, o));
+    return ad_unbroadcast(c, mul(c, p, sub(c, dp, d)), &bias->type);
+}
+
+/* o = attention(q, k, v [, bias]): the backward of flash attention. attention_lse gives
+ * each score row's log-sum-exp (recomputed from q and k, as softmax's rule recomputes);
+ * attention_grad recomputes the probabilities from q, k and lse block by block, so no
+ * Tq x Tk tensor is written. */
+static void vjp_attention(AdCtx *c, IrValue *v, IrValue *g, const bool *need, IrValue **gr) {
+    IrValue *bias = v->nargs == 4 ? v->args[3] : NULL;
+    IrAttrs a = {.scale = v->attrs.scale, .causal = v->attrs.causal};
+    if (need[0] || need[1] || need[2]) {
+        IrValue *lse_args[3] = {v->args[0], v->args[1], bias};
+        IrValue *lse = ad_op(c, OP_ATTENTION_LSE, lse_args, bias ? 3 : 2, &a, NULL);
+        IrValue *args[7] = {v->args[0], v->args[1], v->args[2], v, g, lse, bias};
+        for (int i = 0; i < 3; i++) {
+            if (!need[i]) continue;
+            IrAttrs ai = a;
+            ai.index = i;
+            gr[i] = ad_op(c, OP_ATTENTION_GRAD, args, bias ? 7 : 6, &ai, NULL);
+        }
+    }
+    if (bias && need[3]) gr[3] = attention_bias_grad(c, v, g);
+}
+
 static const VjpRule rules[OP_COUNT] = {
 #define none NULL
 #define OP(e, name, nargs, attrs, rule, vjp, flags) [OP_##e] = vjp_##vjp,

@@ -548,18 +548,15 @@ static int run_case(const Case *c, Backend *tb, Backend *rb, uint64_t seed, FILE
 
 typedef enum { G_FORWARD, G_BACKWARD, G_TRAIN } GraphKind;
 
-static int run_graph(GraphKind kind, const RtConformOptions *o, Backend *tb, Backend *rb,
-                     FILE *out) {
-    static const char *names[] = {"gpt2 tiny forward (2 layers, C=64, B=2, T=7)",
-                                  "gpt2 tiny backward (loss and every weight gradient)",
-                                  "gpt2 tiny training step (AdamW, clip 1.0)"};
-    const char *name = names[kind];
-    char path[4096], err[1024], rerr[1024];
-    snprintf(path, sizeof path, "%s/gpt2.tfm", o->models_dir ? o->models_dir : "models");
+/* GPT-2 tiny as `kind` needs it, after the passes: with every fusion pass (the target's
+ * graph) or with none (the reference's). The graph is @forward, its gradient, or the
+ * training step; *nin gets its input count. NULL with a message in err. */
+static IrModule *build_graph(GraphKind kind, const char *path, bool fuse, IrFunc **fout, int *nin,
+                             char *err, size_t errlen) {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        fprintf(out, "FAIL %s: cannot open %s (run from the source tree or pass --models)\n", name, path);
-        return 1;
+        snprintf(err, errlen, "cannot open %s (run from the source tree or pass --models)", path);
+        return NULL;
     }
     char *src = xmalloc(1 << 20);
     size_t len = fread(src, 1, (1 << 20) - 1, fp);
@@ -570,31 +567,23 @@ static int run_graph(GraphKind kind, const RtConformOptions *o, Backend *tb, Bac
     diag_init(&d, path, src, len, stderr);
     IrModule *m = fe_compile_model(path, src, len, defs, 4, "gpt2", &d);
     free(src);
-    if (!m) {
-        fprintf(out, "FAIL %s: the model does not compile\n", name);
-        return 1;
-    }
-    IrFunc *f = ir_module_find_func(m, "forward");
+    snprintf(err, errlen, "the model does not compile");
+    IrFunc *f = m ? ir_module_find_func(m, "forward") : NULL;
+    PassOptions po = {.disable = fuse ? NULL : pass_fusion_names()};
     bool ok = f != NULL;
-    snprintf(err, sizeof err, "no @forward");
-    int64_t bt[2] = {2, 7};
-    Tensor *in[4] = {0};
-    uint64_t s = 7;
-    in[0] = tensor_create(DT_I32, 2, bt, err, sizeof err);
-    for (int i = 0; i < 14; i++) ((int32_t *)in[0]->data)[i] = (int32_t)(next_rand(&s) % 256);
-    int nin = 1;
+    *nin = 1;
     if (ok && kind != G_FORWARD) {
-        /* loss = cross_entropy(logits, targets), then its gradient */
+        /* loss = cross_entropy(logits, targets), then its gradient, built from the fused
+         * forward when fusing (attention's VJP), as training does */
         IrType tt = f->params[0]->type;
         IrValue *tg = ir_func_add_param(f, "targets", &tt);
         IrValue *args[2] = {f->results[0], tg};
-        IrValue *loss = ir_build(f, OP_CROSS_ENTROPY, args, 2, &(IrAttrs){0}, NULL, NULL, err, sizeof err);
+        IrValue *loss = ir_build(f, OP_CROSS_ENTROPY, args, 2, &(IrAttrs){0}, NULL, NULL, err, errlen);
         ok = loss != NULL;
         if (ok) ir_func_set_results(f, &loss, 1);
-        in[1] = tensor_create(DT_I32, 2, bt, err, sizeof err);
-        for (int i = 0; i < 14; i++) ((int32_t *)in[1]->data)[i] = (int32_t)(next_rand(&s) % 256);
-        nin = 2;
-        if (ok && kind == G_BACKWARD) ok = (f = ad_build_grad_func(f, 0, err, sizeof err)) != NULL;
+        *nin = 2;
+        if (ok) ok = pass_run_pre_grad(m, &po, err, errlen);
+        if (ok && kind == G_BACKWARD) ok = (f = ad_build_grad_func(f, 0, err, errlen)) != NULL;
         if (ok && kind == G_TRAIN) {
             /* eps = 1e-3, not torch's 1e-8: AdamW's first step is g/(|g| + eps), i.e. the
              * sign of g, for |g| >> eps; a gradient that is rounding noise (~1e-12, an
@@ -603,19 +592,43 @@ static int run_graph(GraphKind kind, const RtConformOptions *o, Backend *tb, Bac
              * so the normwise GRAPH bound applies to the new weights too. */
             OptConfig oc = {.kind = OPT_ADAMW, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-3,
                             .weight_decay = 0.1, .clip = 1.0};
-            ok = (f = rt_build_train_step(f, &oc, err, sizeof err)) != NULL;
-            int64_t none[1];
-            for (int i = nin; ok && i < f->nparams; i++) {
-                in[i] = tensor_create(DT_F32, 0, none, err, sizeof err);
-                ((float *)in[i]->data)[0] = i == nin ? 1e-3f : 1.0f; /* lr, step */
-            }
-            nin = f->nparams;
+            ok = (f = rt_build_train_step(f, &oc, err, errlen)) != NULL;
+            if (ok) *nin = f->nparams;
         }
     }
-    if (ok) ok = pass_run_pipeline(m, &(PassOptions){0}, err, sizeof err);
+    if (ok) ok = pass_run_pipeline(m, &po, err, errlen);
+    if (!ok && m) ir_module_destroy(m);
+    *fout = f;
+    return ok ? m : NULL;
+}
+
+/* The target runs the fused graph, ref the graph as written: fusion (and the backend)
+ * may change results only within float32 rounding (the GRAPH bound). */
+static int run_graph(GraphKind kind, const RtConformOptions *o, Backend *tb, Backend *rb,
+                     FILE *out) {
+    static const char *names[] = {"gpt2 tiny forward (2 layers, C=64, B=2, T=7; fused vs unfused ref)",
+                                  "gpt2 tiny backward (loss and every weight gradient; fused vs unfused ref)",
+                                  "gpt2 tiny training step (AdamW, clip 1.0; fused vs unfused ref)"};
+    const char *name = names[kind];
+    char path[4096], err[1024], rerr[1024];
+    snprintf(path, sizeof path, "%s/gpt2.tfm", o->models_dir ? o->models_dir : "models");
+    IrFunc *f = NULL, *rf = NULL;
+    int nin = 0;
+    IrModule *m = build_graph(kind, path, true, &f, &nin, err, sizeof err);
+    IrModule *rm = m ? build_graph(kind, path, false, &rf, &nin, err, sizeof err) : NULL;
+    int64_t bt[2] = {2, 7}, none[1];
+    Tensor *in[4] = {0};
+    uint64_t s = 7;
+    for (int k = 0; k < nin && k < 4; k++) {
+        in[k] = tensor_create(k < 2 ? DT_I32 : DT_F32, k < 2 ? 2 : 0, k < 2 ? bt : none, err, sizeof err);
+        if (k < 2)
+            for (int i = 0; i < 14; i++) ((int32_t *)in[k]->data)[i] = (int32_t)(next_rand(&s) % 256);
+        else
+            ((float *)in[k]->data)[0] = k == 2 ? 1e-3f : 1.0f; /* lr, step */
+    }
     Tensor **w = NULL;
     int nw = 0;
-    if (ok) ok = rt_weights_load(m, NULL, 1, NULL, &w, &nw, err, sizeof err);
+    bool ok = m && rm && rt_weights_load(m, NULL, 1, NULL, &w, &nw, err, sizeof err);
     int failed = 0;
     char why[2400] = "";
     if (!ok) {
@@ -623,8 +636,8 @@ static int run_graph(GraphKind kind, const RtConformOptions *o, Backend *tb, Bac
         failed = 1;
     } else {
         Tensor **got = xcalloc((size_t)f->nresults, sizeof *got);
-        Tensor **want = xcalloc((size_t)f->nresults, sizeof *want);
-        if (!run_on(rb, f, w, in, want, rerr, sizeof rerr)) {
+        Tensor **want = xcalloc((size_t)rf->nresults, sizeof *want);
+        if (!run_on(rb, rf, w, in, want, rerr, sizeof rerr)) {
             snprintf(why, sizeof why, "ref failed: %s", rerr);
             failed = 1;
         } else if (!run_on(tb, f, w, in, got, err, sizeof err)) {
@@ -643,11 +656,11 @@ static int run_graph(GraphKind kind, const RtConformOptions *o, Backend *tb, Bac
         free(got);
         free(want);
     }
-    (void)nin;
     fprintf(out, "%s %s%s%s\n", failed ? "FAIL" : "ok  ", name, failed ? ": " : "", why);
     rt_tensors_free(w, nw);
     for (int i = 0; i < 4; i++) tensor_destroy(in[i]);
-    ir_module_destroy(m);
+    if (m) ir_module_destroy(m);
+    if (rm) ir_module_destroy(rm);
     return failed;
 }
 

@@ -402,7 +402,7 @@ bool rt_train(const RtTrainOptions *o, char *err, size_t errlen) {
                    (long long)r.info->n_train);
         goto done;
     }
-    if (!rt_train_build(s, r.info, &r.g, err, errlen)) goto done;
+    if (!rt_train_build(s, r.info, o->disable_passes, &r.g, err, errlen)) goto done;
     if (o->compiled) {
         *o->compiled = r.g.m;
         r.g.m = NULL;

@@ -45,6 +45,7 @@ typedef struct {
     const char *metrics;  /* overrides runs/NAME/metrics.jsonl */
     const char *export_dir; /* overrides the script's `export`: a Hugging Face GPT-2 (hf_export.h) */
     int threads;          /* backend threads (0: the backend's default) */
+    const char *disable_passes; /* comma list of passes to skip (--disable-pass), or NULL */
     FILE *out;            /* progress, samples, the final line (NULL: stdout) */
     IrModule **compiled;  /* when set: stop after building the step and hand its module
                              (@forward, @loss, @train_step) to the caller (tfc compile) */
@@ -63,10 +64,14 @@ typedef struct {
 } RtTrainGraph;
 
 /* Compiles the script's model with its overrides (and vocab, n_class, n_ctx from the data
- * when the model has such params and the script leaves them), appends the loss and builds
- * @train_step, then runs the default passes. Errors are diagnostics at the script line
- * to blame; returns false after printing them. */
-bool rt_train_build(RtScript *s, const RtDataInfo *info, RtTrainGraph *g, char *err, size_t errlen);
+ * when the model has such params and the script leaves them), runs the pre-autodiff passes
+ * on it (pass_pre_grad_pipeline: attention is fused before it is differentiated), appends
+ * the loss and builds @train_step, then runs the default passes; `disable` (a comma list
+ * of pass names, or NULL) is skipped in both. Errors are diagnostics at the script line
+ * to blame; returns false after printing them (or with a message in err for a bad pass
+ * name). */
+bool rt_train_build(RtScript *s, const RtDataInfo *info, const char *disable, RtTrainGraph *g,
+                    char *err, size_t errlen);
 
 /* The value of the model's integer param `name`: the script's `with { name = ... }`, else
  * the default on the model file's first `param ... name = N` line. False if neither. */

@@ -66,7 +66,8 @@ static const char *define_of(const RtScript *s, const char *name) {
     return NULL;
 }
 
-bool rt_train_build(RtScript *s, const RtDataInfo *info, RtTrainGraph *g, char *err, size_t errlen) {
+bool rt_train_build(RtScript *s, const RtDataInfo *info, const char *disable, RtTrainGraph *g,
+                    char *err, size_t errlen) {
     memset(g, 0, sizeof *g);
     Diag *sd = &s->diag;
     char why[1024];
@@ -110,6 +111,9 @@ bool rt_train_build(RtScript *s, const RtDataInfo *info, RtTrainGraph *g, char *
         diag_error(sd, s->at_model, "the model has errors (above)");
         return false;
     }
+    /* Fusion before autodiff: the step then differentiates attention as one op. */
+    PassOptions po = {.disable = disable, .verify_each = getenv("TFC_VERIFY_EACH") != NULL};
+    if (!pass_run_pre_grad(g->m, &po, err, errlen)) return false;
     g->forward = ir_module_find_func(g->m, "forward");
     IrFunc *fw = g->forward;
     char ts[IR_TYPE_STR_MAX];
@@ -153,7 +157,6 @@ bool rt_train_build(RtScript *s, const RtDataInfo *info, RtTrainGraph *g, char *
         diag_error(sd, s->at_optimizer, "%s", why);
         return false;
     }
-    PassOptions po = {.passes = NULL, .verify_each = getenv("TFC_VERIFY_EACH") != NULL};
     if (!pass_run_pipeline(g->m, &po, err, errlen)) return false;
     return true;
 }

@@ -101,6 +101,7 @@ IrFunc *rt_build_train_step(IrFunc *loss_fn, const OptConfig *o, char *err, size
     IrValue **res = xcalloc((size_t)(3 * n + 2), sizeof *res);
     IrWeight **upd = xcalloc((size_t)(3 * n + 2), sizeof *upd);
     Builder b = {f, err, errlen, ad_grad(f, loss, ws, n, grads, err, errlen)};
+    IrValue *backward_end = f->last; /* what follows is the update (clipping, the optimizer) */
     IrDType dt = DT_F32;
 
     /* Global norm of every gradient, before clipping. */
@@ -155,6 +156,7 @@ IrFunc *rt_build_train_step(IrFunc *loss_fn, const OptConfig *o, char *err, size
         res[nr] = p;
         upd[nr++] = w;
     }
+    for (IrValue *v = backward_end ? backward_end->next : NULL; v; v = v->next) v->phase = IR_PHASE_UPDATE;
     if (b.ok) {
         /* The states were written at 2 + n onwards, right after the n weights. */
         ir_func_set_results(f, res, nr + ns);

@@ -84,38 +84,43 @@ done:
     ir_module_destroy(m);
     return rc;
 }
-/* --stats: the counts of every function (at most max) for the dims of --dims. Bodies of
- * fused kernels are counted in their users, not listed: the passes add them, so the
- * i-th function that is not a body is the same before and after. */
-static bool collect_stats(IrModule *m, const Args *a, DimValue *dims, int *ndims, FuncStats *st,
-                          int max) {
-    char err[256];
-    if (!a->dims) return fail("--stats needs --dims, e.g. --dims B=4,T=64%s%s", "", ""), false;
-    if (!mp_parse_dims(a->dims, dims, IR_MAX_RANK * 2, ndims, err, sizeof err))
-        return fail("%s%s", err, ""), false;
-    int i = 0;
-    for (IrFunc *f = m->funcs; f && i < max; f = f->next) {
-        if (ir_func_is_body(f)) continue;
-        if (!mp_stats(f, dims, *ndims, &st[i++], err, sizeof err)) return fail("@%s: %s", f->name, err), false;
-    }
-    return true;
+/* --stats: every function (bodies of fused kernels are parts of their users), before and
+ * after fusion; a function with forward, backward and update values (a training step)
+ * also gets a row per phase. `before` is the same program built with every fuse-* pass
+ * disabled; functions pair up by name. */
+static void print_row(const char *name, const char *when, int64_t kernels, double flops, double bytes,
+                      const char *peak) {
+    printf("%-22s %-7s %9lld %16.0f %16.0f %16s\n", name, when, (long long)kernels, flops, bytes, peak);
 }
 
-static int print_stats(IrModule *m, const DimValue *dims, int ndims, const FuncStats *before, int max) {
-    FuncStats after[16];
+static int print_stats(IrModule *before, IrModule *after, const Args *a) {
+    DimValue dims[IR_MAX_RANK * 2];
+    int ndims;
     char err[256];
+    if (!a->dims) return fail("--stats needs --dims, e.g. --dims B=4,T=64%s%s", "", "");
+    if (!mp_parse_dims(a->dims, dims, IR_MAX_RANK * 2, &ndims, err, sizeof err)) return fail("%s%s", err, "");
     printf("%-22s %-7s %9s %16s %16s %16s\n", "function", "", "kernels", "FLOPs", "bytes moved", "peak bytes");
     int64_t peak = 0;
-    int i = 0;
-    for (IrFunc *f = m->funcs; f && i < max; f = f->next) {
+    for (IrFunc *f = after->funcs; f; f = f->next) {
         if (ir_func_is_body(f)) continue;
-        if (!mp_stats(f, dims, ndims, &after[i], err, sizeof err)) return fail("@%s: %s", f->name, err);
-        const FuncStats *s[2] = {&before[i], &after[i]};
-        for (int k = 0; k < 2; k++)
-            printf("@%-21s %-7s %9lld %16.0f %16.0f %16lld\n", f->name, k ? "after" : "before",
-                   (long long)s[k]->kernels, s[k]->flops, s[k]->bytes_moved, (long long)s[k]->peak);
-        if (after[i].peak > peak) peak = after[i].peak;
-        i++;
+        IrFunc *g = ir_module_find_func(before, f->name);
+        FuncStats st[2];
+        if (!g || !mp_stats(g, dims, ndims, &st[0], err, sizeof err) || !mp_stats(f, dims, ndims, &st[1], err, sizeof err))
+            return fail("@%s: %s", f->name, g ? err : "missing without fusion");
+        char name[80], pk[32];
+        snprintf(name, sizeof name, "@%s", f->name);
+        for (int k = 0; k < 2; k++) {
+            snprintf(pk, sizeof pk, "%lld", (long long)st[k].peak);
+            print_row(name, k ? "after" : "before", st[k].kernels, st[k].flops, st[k].bytes_moved, pk);
+        }
+        int phases = 0;
+        for (int p = 0; p < IR_PHASES; p++) phases += st[1].phase[p].kernels > 0;
+        static const char *const phase_name[IR_PHASES] = {"  forward", "  backward", "  update"};
+        for (int p = 0; phases > 1 && p < IR_PHASES; p++)
+            for (int k = 0; k < 2 && (st[0].phase[p].kernels || st[1].phase[p].kernels); k++)
+                print_row(phase_name[p], k ? "after" : "before", st[k].phase[p].kernels, st[k].phase[p].flops,
+                          st[k].phase[p].bytes_moved, "-");
+        if (st[1].peak > peak) peak = st[1].peak;
     }
     printf("peak memory: %lld bytes\n", (long long)peak);
     return 0;
@@ -137,6 +142,35 @@ static bool is_training_script(const char *path) {
     }
     return strncmp(p, "train", 5) == 0 && (p[5] == ' ' || p[5] == '\t');
 }
+/* The module this command works on: a training script's whole step (@forward, @loss,
+ * @train_step), or the model (with its gradient under --grad), after the passes. NULL
+ * after printing why. */
+static IrModule *build(Args *a) {
+    IrModule *m = NULL;
+    char err[1024] = "";
+    if (is_training_script(a->file)) {
+        RtTrainOptions to = {.script = a->file, .compiled = &m, .disable_passes = a->passes.disable};
+        if (!rt_train(&to, err, sizeof err)) return *err ? (fail("%s%s", err, ""), NULL) : NULL;
+    } else {
+        if (!(m = load_module(a))) return NULL;
+        IrFunc *fwd = ir_module_find_func(m, "forward");
+        if (a->grad && !pass_run_pre_grad(m, &a->passes, err, sizeof err)) {
+            fail("%s%s", err, "");
+        } else if (a->grad && (!fwd || !ad_build_grad_func(fwd, 0, err, sizeof err))) {
+            fail("%s%s", fwd ? err : "the module has no @forward to differentiate", "");
+        } else if (run_passes(m, a)) {
+            return m;
+        }
+        ir_module_destroy(m);
+        return NULL;
+    }
+    if (!run_passes(m, a)) {
+        ir_module_destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
 int cmd_compile(Args *a) {
     if ((a->target && (strcmp(a->target, "vulkan") == 0 || strcmp(a->target, "cpu") == 0)) ||
         (a->emit && (strcmp(a->emit, "glsl") == 0 || strcmp(a->emit, "spirv") == 0))) {
@@ -159,40 +193,19 @@ int cmd_compile(Args *a) {
         int rc = close_out(out, a->out);
         return ok ? rc : 1;
     }
-    IrModule *m = NULL;
-    if (is_training_script(a->file)) {
-        /* The whole step of a training script: @forward, @loss and @train_step, whose
-         * backward pass --grad would otherwise add. */
-        char err[1024] = "";
-        RtTrainOptions to = {.script = a->file, .compiled = &m};
-        if (!rt_train(&to, err, sizeof err)) return *err ? fail("%s%s", err, "") : 1;
-        a->grad = false;
-    } else {
-        m = load_module(a);
-    }
+    IrModule *m = build(a);
     if (!m) return 1;
     int rc = 0;
-    if (a->grad) {
-        char err[512];
-        IrFunc *fwd = ir_module_find_func(m, "forward");
-        if (!fwd || !ad_build_grad_func(fwd, 0, err, sizeof err)) {
-            fail("%s%s", fwd ? err : "the module has no @forward to differentiate", "");
-            ir_module_destroy(m);
-            return 1;
-        }
-    }
-    enum { MAX_FUNCS = 16 };
-    FuncStats before[MAX_FUNCS];
-    DimValue dims[IR_MAX_RANK * 2];
-    int ndims = 0;
-    if (a->stats && !collect_stats(m, a, dims, &ndims, before, MAX_FUNCS)) {
-        ir_module_destroy(m);
-        return 1;
-    }
-    if (!run_passes(m, a)) {
-        rc = 1;
-    } else if (a->stats) {
-        rc = print_stats(m, dims, ndims, before, MAX_FUNCS);
+    if (a->stats) {
+        /* the same program with fusion off, for the `before` rows */
+        Args off = *a;
+        char disable[512];
+        snprintf(disable, sizeof disable, "%s%s%s", a->passes.disable ? a->passes.disable : "",
+                 a->passes.disable ? "," : "", pass_fusion_names());
+        off.passes.disable = disable;
+        IrModule *before = build(&off);
+        rc = before ? print_stats(before, m, a) : 1;
+        if (before) ir_module_destroy(before);
     } else if (a->emit || a->out) {
         FILE *out = open_out(a->out);
         if (!out) rc = 1;

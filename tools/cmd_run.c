@@ -103,6 +103,10 @@ int cmd_run(Args *a) {
     if (!parse_device(a, &dev)) goto done;
     if (a->grad) { /* the loss and every weight's gradient, as `tfc compile --grad` builds them */
         IrFunc *fwd = artifact ? NULL : ir_module_find_func(m, "forward");
+        if (fwd && !pass_run_pre_grad(m, &a->passes, err, sizeof err)) {
+            fail("%s%s", err, "");
+            goto done;
+        }
         if (!fwd || !ad_build_grad_func(fwd, 0, err, sizeof err)) {
             fail("%s%s", fwd ? err : "--grad needs a .tfm model with a @forward to differentiate", "");
             goto done;

@@ -4,6 +4,7 @@
 static const char *usage_train =
     "usage: tfc train SCRIPT [--target ref|cpu|vulkan] [--steps N] [--seed N]\n"
     "                 [--save CKPT] [--resume CKPT] [--metrics FILE] [--threads N] [--export DIR]\n"
+    "                 [--disable-pass=LIST]\n"
     "\n"
     "Trains the model a training script names (docs/training.md): forward, loss,\n"
     "backward and optimizer compiled into one step, run --steps times. The last line\n"
@@ -18,7 +19,9 @@ static const char *usage_train =
     "  --threads N      backend threads\n"
     "  --export DIR     at the end, write DIR/model.safetensors + DIR/config.json, a\n"
     "                   Hugging Face GPT-2 for tfc run/generate --config (default: the\n"
-    "                   script's `export`)\n";
+    "                   script's `export`)\n"
+    "  --disable-pass=LIST  skip the named passes (e.g. fuse-attention: train on the\n"
+    "                   unfused softmax attention; see `tfc passes`)\n";
 
 int cmd_train(int argc, char **argv) {
     RtTrainOptions o = {0};
@@ -35,6 +38,7 @@ int cmd_train(int argc, char **argv) {
         else if ((m = flag_value(argc, argv, &i, "--resume", &v)) > 0) o.resume = v;
         else if ((m = flag_value(argc, argv, &i, "--metrics", &v)) > 0) o.metrics = v;
         else if ((m = flag_value(argc, argv, &i, "--export", &v)) > 0) o.export_dir = v;
+        else if ((m = flag_value(argc, argv, &i, "--disable-pass", &v)) > 0) o.disable_passes = v;
         else if ((m = flag_value(argc, argv, &i, "--steps", &v)) > 0 ||
                  (m = flag_value(argc, argv, &i, "--seed", &v)) > 0 ||
                  (m = flag_value(argc, argv, &i, "--threads", &v)) > 0) {

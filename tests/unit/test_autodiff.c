@@ -1,6 +1,6 @@
 /* test_autodiff.c — gradients built by autodiff against central finite differences, in
- * float64 on the reference backend: every differentiable op alone, then a whole GPT-2
- * block with its loss.
+ * float64 on the reference backend: every differentiable op alone, attention with a
+ * bias, then a whole GPT-2 block with its loss, as lowered and with fused attention.
  *
  * Each case is loss = sum(op(weights...) * r) with r a fixed random weight, so every
  * output element matters with a different weight. For each differentiated weight, up to
@@ -22,6 +22,7 @@
 #include "backends/ref/ref.h"
 #include "frontend/frontend.h"
 #include "passes/autodiff.h"
+#include "passes/passes.h"
 #include "runtime/init.h"
 
 enum { SAMPLES = 12, MAX_W = 64 };
@@ -201,6 +202,9 @@ static const OpCase op_cases[] = {
     {"log_softmax", OP_LOG_SOFTMAX, 1, {2}, {{3, 5}}, {N1}, {.axis = 1}},
     {"layernorm", OP_LAYERNORM, 3, {3, 1, 1}, {{2, 3, 5}, {5}, {5}}, {N1, N1, N1}, {.eps = 1e-5}},
     {"cast (float to float)", OP_CAST, 1, {2}, {{3, 5}}, {N1}, {0}, 2, {3, 5}},
+    {"attention", OP_ATTENTION, 3, {3, 3, 3}, {{2, 3, 4}, {2, 5, 4}, {2, 5, 3}}, {N1, N1, N1}, {.scale = 0.7}},
+    {"attention causal, Tq < Tk", OP_ATTENTION, 3, {4, 4, 4}, {{2, 2, 3, 4}, {2, 2, 5, 4}, {2, 2, 5, 3}},
+     {N1, N1, N1}, {.scale = 0.5, .causal = true}},
 };
 
 /* Every op with a float operand on its own. */
@@ -295,6 +299,43 @@ static void test_index_and_symbolic_gradients(void **state) {
     assert_int_equal(failures, 0);
 }
 
+/* attention with a bias: a weight bias (its gradient comes from the materialised
+ * probabilities), broadcast from [1, Tk], with causal masking; an input bias holding -inf
+ * (no gradient flows to it, q, k and v get theirs through the masked scores). */
+static void test_attention_bias_gradients(void **state) {
+    char err[256];
+    int failures = 0;
+    for (int k = 0; k < 3; k++) {
+        Case c = {0};
+        start(&c);
+        IrValue *q = read_weight(&c, "q", ty(DT_F64, 3, (int[]){2, 3, 4}), (IrInit){INIT_NORMAL, 1, 0});
+        IrValue *kk = read_weight(&c, "k", ty(DT_F64, 3, (int[]){2, 5, 4}), (IrInit){INIT_NORMAL, 1, 0});
+        IrValue *v = read_weight(&c, "v", ty(DT_F64, 3, (int[]){2, 5, 3}), (IrInit){INIT_NORMAL, 1, 0});
+        IrValue *bias;
+        const char *what;
+        IrAttrs a = {.scale = 0.6, .causal = k == 1};
+        if (k < 2) {
+            what = k == 0 ? "attention, weight bias [3, 5]" : "attention causal, weight bias [1, 5]";
+            int bd[2] = {k == 0 ? 3 : 1, 5};
+            bias = read_weight(&c, "bias", ty(DT_F64, 2, bd), (IrInit){INIT_NORMAL, 1, 0});
+        } else {
+            what = "attention, input bias with -inf";
+            IrType bt = ty(DT_F64, 3, (int[]){2, 1, 5});
+            bias = ir_func_add_param(c.f, "bias", &bt);
+            c.in[0] = tensor_create(DT_F64, 3, (int64_t[]){2, 1, 5}, err, sizeof err);
+            for (int i = 0; i < 10; i++) ref_store(c.in[0], i, i % 3 == 1 ? -INFINITY : 0.1 * i);
+        }
+        IrValue *y = build(&c, OP_ATTENTION, (IrValue *[]){q, kk, v, bias}, 4, &a, NULL);
+        finish(&c, y);
+        draw_weights(&c, 200 + k);
+        double worst = check_grads(&c, what);
+        printf("  %-38s worst relative error %.2e\n", what, worst);
+        failures += worst > TOL;
+        case_free(&c);
+    }
+    assert_int_equal(failures, 0);
+}
+
 /* Every f32 in the module becomes f64: the gradient check runs the model in double. */
 static void retype_f64(IrModule *m) {
     for (IrWeight *w = m->weights; w; w = w->next)
@@ -304,8 +345,9 @@ static void retype_f64(IrModule *m) {
             if (v->type.dtype == DT_F32) v->type.dtype = DT_F64;
 }
 
-/* A whole GPT-2 (one block, odd sizes) with its language-model loss. */
-static void test_gpt2_block_gradients(void **state) {
+/* A whole GPT-2 (one block, odd sizes) with its language-model loss; with `fused`, the
+ * forward goes through fuse-attention first, so the backward is attention's VJP. */
+static void gpt2_block_gradients(bool fused) {
     FILE *fp = fopen(TFC_SOURCE_DIR "/models/gpt2.tfm", "rb");
     assert_non_null(fp);
     static char src[1 << 16];
@@ -318,7 +360,15 @@ static void test_gpt2_block_gradients(void **state) {
     c.m = fe_compile("gpt2.tfm", src, len, defs, 5, &d);
     assert_non_null(c.m);
     retype_f64(c.m);
+    if (fused) {
+        PassOptions po = {.passes = "canonicalize,constant-fold,cse,fuse-attention,dce", .verify_each = true};
+        char perr[512];
+        if (!pass_run_pipeline(c.m, &po, perr, sizeof perr)) fail_msg("passes: %s", perr);
+    }
     IrFunc *fwd = ir_module_find_func(c.m, "forward");
+    int nattention = 0;
+    for (IrValue *v = fwd->first; v; v = v->next) nattention += v->op == OP_ATTENTION;
+    assert_int_equal(nattention, fused ? 1 : 0);
     c.f = ir_func_clone(fwd, "loss", NULL);
     IrValue *logits = c.f->results[0];
     IrType tt = {.dtype = DT_I32, .rank = 2, .dims = {logits->type.dims[0], logits->type.dims[1]}};
@@ -337,11 +387,15 @@ static void test_gpt2_block_gradients(void **state) {
         ref_store(c.in[0], i, (i * 7 + 3) % 11);
         ref_store(c.in[1], i, (i * 5 + 1) % 11);
     }
-    double worst = check_grads(&c, "gpt2 block");
-    printf("  gpt2 block (16 weights) worst relative error %.2e\n", worst);
+    const char *what = fused ? "gpt2 block, fused attention" : "gpt2 block";
+    double worst = check_grads(&c, what);
+    printf("  %s (16 weights) worst relative error %.2e\n", what, worst);
     assert_true(worst <= TOL);
     case_free(&c);
 }
+
+static void test_gpt2_block_gradients(void **state) { gpt2_block_gradients(false); }
+static void test_gpt2_block_fused_gradients(void **state) { gpt2_block_gradients(true); }
 
 /* Autodiff refuses what has no gradient, with a message. */
 static void test_errors(void **state) {
@@ -360,7 +414,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_op_gradients),
         cmocka_unit_test(test_index_and_symbolic_gradients),
+        cmocka_unit_test(test_attention_bias_gradients),
         cmocka_unit_test(test_gpt2_block_gradients),
+        cmocka_unit_test(test_gpt2_block_fused_gradients),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -411,7 +411,7 @@ static void test_manager_unknown_pass(void **state) {
     char err[256];
     PassOptions o = {.passes = "cse,csee", .verify_each = true};
     assert_false(pass_run_pipeline(fx.m, &o, err, sizeof err));
-    assert_string_equal(err, "unknown pass 'csee' (known: canonicalize, constant-fold, cse, dce, fuse-elementwise, fuse-matmul)");
+    assert_string_equal(err, "unknown pass 'csee' (known: canonicalize, constant-fold, cse, dce, fuse-attention, fuse-elementwise, fuse-matmul)");
     o = (PassOptions){.passes = "cse,,dce"};
     assert_false(pass_run_pipeline(fx.m, &o, err, sizeof err));
     assert_string_equal(err, "empty pass name in --passes 'cse,,dce'");
@@ -430,11 +430,15 @@ static void test_manager_unknown_pass(void **state) {
 }
 
 static void test_manager_registry(void **state) {
-    assert_string_equal(pass_default_pipeline(), "canonicalize,constant-fold,cse,fuse-matmul,fuse-elementwise,dce");
-    assert_int_equal(pass_count(), 6);
+    assert_string_equal(pass_default_pipeline(), "canonicalize,constant-fold,cse,fuse-attention,fuse-matmul,fuse-elementwise,dce");
+    assert_string_equal(pass_pre_grad_pipeline(), "canonicalize,constant-fold,cse,fuse-attention");
+    assert_int_equal(pass_count(), 7);
     assert_string_equal(pass_info(1)->name, "constant-fold");
     assert_string_equal(pass_info(1)->dump_name, "ConstantFold");
-    assert_null(pass_info(6));
+    assert_string_equal(pass_info(4)->name, "fuse-attention");
+    assert_string_equal(pass_info(5)->name, "fuse-elementwise");
+    assert_string_equal(pass_info(6)->name, "fuse-matmul");
+    assert_null(pass_info(7));
     assert_non_null(pass_lookup("dce", 3));
     assert_null(pass_lookup("dc", 2));
 }
