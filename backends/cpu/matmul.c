@@ -121,9 +121,20 @@ static void copy_transposed(CpuCg *c, int n, LLVMValueRef src, LLVMValueRef ss, 
  * operand layouts are these two: B and A^T stored [K, *] run along r; B^T and A along p. */
 static void pack_rows(CpuCg *c, int R, int T, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef stride,
                       LLVMValueRef kc, LLVMValueRef n, LLVMValueRef npan) {
-    CpuLoop lp, lj;
-    LLVMValueRef p = cpu_loop_begin(c, &lp, cpu_i64(c, 0), kc, false); /* along B's rows */
-    LLVMValueRef jp = cpu_loop_begin(c, &lj, cpu_i64(c, 0), npan, false);
+    /* Row by row when a panel row is whole cache lines (B: 192 bytes), so reads stream
+     * along the source rows. Narrower rows (A^T: 32 bytes) go panel by panel: row by row,
+     * each line would be written in halves kc * R * 4 bytes apart (8 KiB: the same L1
+     * set for every panel) and be evicted between the halves. */
+    bool by_panel = R * 4 < 64;
+    CpuLoop l1, l2;
+    LLVMValueRef p, jp;
+    if (by_panel) {
+        jp = cpu_loop_begin(c, &l1, cpu_i64(c, 0), npan, false);
+        p = cpu_loop_begin(c, &l2, cpu_i64(c, 0), kc, false);
+    } else {
+        p = cpu_loop_begin(c, &l1, cpu_i64(c, 0), kc, false);
+        jp = cpu_loop_begin(c, &l2, cpu_i64(c, 0), npan, false);
+    }
     LLVMValueRef r0 = mul(c, jp, cpu_i64(c, R));
     LLVMValueRef d0 = add(c, mul(c, r0, kc), mul(c, p, cpu_i64(c, R)));
     for (int v = 0; v < R / T; v++) {
@@ -131,8 +142,8 @@ static void pack_rows(CpuCg *c, int R, int T, LLVMValueRef dst, LLVMValueRef src
         LLVMValueRef x = load_first(c, T, src, add(c, rv, mul(c, p, stride)), LLVMBuildSub(c->b, n, rv, ""));
         vstore(c, x, dst, add(c, d0, cpu_i64(c, v * T)));
     }
-    cpu_loop_end(c, &lj, NULL);
-    cpu_loop_end(c, &lp, NULL);
+    cpu_loop_end(c, &l2, NULL);
+    cpu_loop_end(c, &l1, NULL);
 }
 
 static void pack_tiles(CpuCg *c, int R, int T, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef stride,
