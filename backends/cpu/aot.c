@@ -53,6 +53,10 @@ static void rec_call(void *ctx, void **bufs, int nbufs, const int64_t *params, i
     fprintf(r->c, "};\n      void *B[] = {");
     for (int i = 0; i < nbufs; i++) {
         uintptr_t a = (uintptr_t)bufs[i];
+        if (!a) { /* an optional buffer left out (matmul scratch) */
+            fprintf(r->c, "%s0", i ? ", " : "");
+            continue;
+        }
         int slot = (int)(a >> TAG_SHIFT) - 1;
         unsigned long long off = a & (((uintptr_t)1 << TAG_SHIFT) - 1);
         fprintf(r->c, "%s(char *)S[%d] + %llu", i ? ", " : "", slot, off);

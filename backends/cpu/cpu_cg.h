@@ -46,9 +46,10 @@ typedef enum {
      * [rows, cols] and the output [cols]; params rows, cols, count; bufs out, in.
      * Range: columns, so each thread streams over rows, vectorized along columns. */
     CPU_K_COLREDUCE,
-    /* Matmul of one batch: bufs A, B, C (row-major), params M, N, K, lda, ldb, ldc
-     * (A(i, p) is A[i*lda + p], or A[p*lda + i] when trans_a; B likewise).
-     * Range: columns of C. */
+    /* Matmul of one batch: bufs A, B, C (row-major), scratch; params M, N, K, lda,
+     * ldb, ldc, scratch floats (A(i, p) is A[i*lda + p], or A[p*lda + i] when trans_a; B
+     * likewise). Scratch (64-byte aligned) holds the packed operands when it is big
+     * enough, else the kernel allocates its own. Range: columns of C. */
     CPU_K_MATMUL,
     /* softmax / log_softmax: params outer, len, inner; range: outer*inner rows. */
     CPU_K_SOFTMAX,
@@ -181,9 +182,15 @@ int cpu_pool_threads(const CpuPool *p);
  * at least `grain` items, taken dynamically by the workers and the calling thread.
  * Returns the smallest non-zero status any chunk returned (kernels return 1 + the
  * position of a bad index, so that is the first bad position, as the reference says). */
-typedef int64_t (*CpuTask)(void *ctx, int64_t lo, int64_t hi);
+typedef int64_t (*CpuTask)(void *ctx, int64_t lo, int64_t hi, int thread);
 int64_t cpu_pool_for(CpuPool *p, int64_t n, int64_t grain, int per_thread, CpuTask fn,
                      void *ctx);
+/* A 64-byte aligned buffer of at least `bytes` that belongs to pool thread `thread`
+ * (0: the caller; the `thread` a task was given) and lives as long as the pool, so that
+ * each kernel call does not allocate (and page-fault) its scratch anew. NULL: no memory. */
+void *cpu_pool_scratch(CpuPool *p, int thread, size_t bytes);
+/* The floats a matmul call packs into at most (matmul.c checks its block sizes fit). */
+enum { CPU_MM_SCRATCH_FLOATS = 256 * (16 * 48 + 48) + (1 << 20) + 64 };
 
 /* Operand headers of a sum_matmul value: x [..., T, C] (the transpose's source) and
  * dy [..., T, N] viewed as xa = [C, B*T] (stored transposed) and yb = [B*T, N], and

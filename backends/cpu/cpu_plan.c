@@ -23,8 +23,9 @@ typedef struct {
     const int64_t *params;
 } Call;
 
-static int64_t call_task(void *ctx, int64_t lo, int64_t hi) {
+static int64_t call_task(void *ctx, int64_t lo, int64_t hi, int thread) {
     Call *c = ctx;
+    (void)thread;
     return c->fn(c->bufs, c->params, lo, hi);
 }
 
@@ -237,15 +238,16 @@ static int64_t epilogue_block(const Epilogue *ep, int64_t r0, int64_t r1, int64_
  * sliver of columns and make it repack all of A. */
 typedef struct {
     CpuKernelFn fn;
+    CpuPool *pool; /* for each thread's packing scratch; NULL: the kernel allocates */
     const Tensor *x, *y;
     Tensor *out;
     int br;
     bool ta;
-    int64_t sx[IR_MAX_RANK], sy[IR_MAX_RANK], p[6], mb, nrb;
+    int64_t sx[IR_MAX_RANK], sy[IR_MAX_RANK], p[7], mb, nrb;
     const Epilogue *epi; /* NULL: a plain matmul */
 } MatmulCall;
 
-/* The buffers and params of one (batch, row block) of m. */
+/* The buffers and params of one (batch, row block) of m (scratch: none). */
 static void matmul_piece(const MatmulCall *m, int64_t b, int64_t rb, void **bufs, int64_t *p) {
     int64_t M = m->p[0], N = m->p[1], K = m->p[2];
     int64_t xb = ref_broadcast_offset(b, m->br, m->out->dims, m->sx) * M * K;
@@ -256,19 +258,25 @@ static void matmul_piece(const MatmulCall *m, int64_t b, int64_t rb, void **bufs
     bufs[0] = (float *)m->x->data + xb + aoff;
     bufs[1] = (float *)m->y->data + yb;
     bufs[2] = (float *)m->out->data + b * M * N + r0 * N;
+    bufs[3] = NULL;
     memcpy(p, m->p, sizeof m->p);
     p[0] = rows;
+    p[6] = 0;
 }
 
-static int64_t matmul_task(void *ctx, int64_t lo, int64_t hi) {
+static int64_t matmul_task(void *ctx, int64_t lo, int64_t hi, int thread) {
     MatmulCall *m = ctx;
     int64_t N = m->p[1];
+    size_t bytes = sizeof(float) * CPU_MM_SCRATCH_FLOATS;
+    void *scratch = m->pool ? cpu_pool_scratch(m->pool, thread, bytes) : NULL;
     while (lo < hi) {
         int64_t piece = lo / N, c0 = lo % N, c1 = c0 + (hi - lo) < N ? c0 + (hi - lo) : N;
-        void *bufs[3];
-        int64_t p[6];
+        void *bufs[4];
+        int64_t p[7];
         int64_t b = piece / m->nrb, rb = piece % m->nrb;
         matmul_piece(m, b, rb, bufs, p);
+        bufs[3] = scratch;
+        p[6] = scratch ? CPU_MM_SCRATCH_FLOATS : 0;
         int64_t st = m->fn(bufs, p, c0, c1);
         if (!st && m->epi) { /* while the block is in cache: its output rows are b*M + r */
             int64_t r0 = b * m->p[0] + rb * m->mb;
@@ -282,7 +290,8 @@ static int64_t matmul_task(void *ctx, int64_t lo, int64_t hi) {
 
 static bool matmul(const CpuLaunch *L, const CpuKernelInfo *ki, CpuKernelFn fn, const Tensor *x,
                    const Tensor *y, Tensor *out, const Epilogue *epi) {
-    MatmulCall m = {.fn = fn, .x = x, .y = y, .out = out, .br = out->rank - 2, .ta = ki->trans_a, .epi = epi};
+    MatmulCall m = {.fn = fn, .pool = L->pool, .x = x, .y = y, .out = out, .br = out->rank - 2,
+                    .ta = ki->trans_a, .epi = epi};
     int64_t M = x->dims[x->rank - 2], K = x->dims[x->rank - 1], N = y->dims[y->rank - 1];
     ref_broadcast_strides(x->rank - 2, x->dims, m.br, out->dims, m.sx);
     ref_broadcast_strides(y->rank - 2, y->dims, m.br, out->dims, m.sy);
@@ -297,7 +306,7 @@ static bool matmul(const CpuLaunch *L, const CpuKernelInfo *ki, CpuKernelFn fn, 
         batches = 1;
         m.br = 0;
     }
-    int64_t p[6] = {M, N, K, ki->trans_a ? M : K, ki->trans_b ? K : N, N};
+    int64_t p[7] = {M, N, K, ki->trans_a ? M : K, ki->trans_b ? K : N, N, 0};
     memcpy(m.p, p, sizeof p);
     if (M == 0 || N == 0 || batches == 0) return true;
     m.mb = M > 1024 && M > 4 * N ? 512 : M;
@@ -305,10 +314,10 @@ static bool matmul(const CpuLaunch *L, const CpuKernelInfo *ki, CpuKernelFn fn, 
     if (L->rec) {
         for (int64_t b = 0; b < batches; b++)
             for (int64_t rb = 0; rb < m.nrb; rb++) {
-                void *bufs[3];
-                int64_t pp[6];
+                void *bufs[4];
+                int64_t pp[7];
                 matmul_piece(&m, b, rb, bufs, pp);
-                L->rec(L->rec_ctx, bufs, 3, pp, 6, 0, N);
+                L->rec(L->rec_ctx, bufs, 4, pp, 7, 0, N);
             }
         if (epi) { /* recorded after the whole product: the same result, less cache reuse */
             L->rec_kernel(L->rec_ctx, ki->epi);
@@ -352,7 +361,8 @@ static void attn_piece(const AttnCall *m, int64_t b, void **bufs) {
                          ref_broadcast_offset(b, m->br, m->sdims, m->bs);
 }
 
-static int64_t attn_task(void *ctx, int64_t lo, int64_t hi) {
+static int64_t attn_task(void *ctx, int64_t lo, int64_t hi, int thread) {
+    (void)thread; /* attention kernels take no scratch from the pool */
     AttnCall *m = ctx;
     while (lo < hi) {
         int64_t b = lo / m->rows, r0 = lo % m->rows, r1 = r0 + (hi - lo) < m->rows ? r0 + (hi - lo) : m->rows;

@@ -26,8 +26,9 @@
  *     own columns of B, the big operand for transformer shapes (M = B*T rows, N up to
  *     the vocabulary), and packs the small A once (or per column block when A is over
  *     A_ALL floats, 4 MiB). No packed data is shared, so threads need no barrier.
- *   - Packing buffers come from aligned_alloc inside the kernel, so the kernel is
- *     self-contained (the same code works in an ahead-of-time object).
+ *   - Packing goes into a scratch buffer the caller passes (the thread pool keeps one
+ *     per thread: no allocation and no page faults per call); without one (ahead of
+ *     time) the kernel allocates its own, so it stays self-contained.
  *   - KC = 256 and NC = 16 panels were the best of KC 256/384/512 x NC 8/16 panels
  *     on the GPT-2 shapes (Zen 4: 32 KiB L1d, 1 MiB L2 per core).
  *   - i32 matmul (not produced by the frontend) keeps the plain i-k-j loop.
@@ -35,6 +36,9 @@
 #include "cpu_cg.h"
 
 enum { KC = 256, NC_PANELS = 16, A_ALL = 1 << 20 };
+/* the most a call packs (NR is at most 48) fits the scratch the pool hands out */
+_Static_assert(KC * (NC_PANELS * 48 + 48) + A_ALL + 32 <= CPU_MM_SCRATCH_FLOATS,
+               "matmul packing outgrew CPU_MM_SCRATCH_FLOATS (cpu_cg.h)");
 
 /* Begin an internal helper function; the builder ends up in its entry block. */
 static LLVMValueRef helper_begin(CpuCg *c, const char *name, LLVMTypeRef *ps, int n) {
@@ -121,9 +125,20 @@ static void copy_transposed(CpuCg *c, int n, LLVMValueRef src, LLVMValueRef ss, 
  * operand layouts are these two: B and A^T stored [K, *] run along r; B^T and A along p. */
 static void pack_rows(CpuCg *c, int R, int T, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef stride,
                       LLVMValueRef kc, LLVMValueRef n, LLVMValueRef npan) {
-    CpuLoop lp, lj;
-    LLVMValueRef p = cpu_loop_begin(c, &lp, cpu_i64(c, 0), kc, false); /* along B's rows */
-    LLVMValueRef jp = cpu_loop_begin(c, &lj, cpu_i64(c, 0), npan, false);
+    /* Row by row when a panel row is whole cache lines (B: 192 bytes), so reads stream
+     * along the source rows. Narrower rows (A^T: 32 bytes) go panel by panel: row by row,
+     * each line would be written in halves kc * R * 4 bytes apart (8 KiB: the same L1
+     * set for every panel) and be evicted between the halves. */
+    bool by_panel = R * 4 < 64;
+    CpuLoop l1, l2;
+    LLVMValueRef p, jp;
+    if (by_panel) {
+        jp = cpu_loop_begin(c, &l1, cpu_i64(c, 0), npan, false);
+        p = cpu_loop_begin(c, &l2, cpu_i64(c, 0), kc, false);
+    } else {
+        p = cpu_loop_begin(c, &l1, cpu_i64(c, 0), kc, false);
+        jp = cpu_loop_begin(c, &l2, cpu_i64(c, 0), npan, false);
+    }
     LLVMValueRef r0 = mul(c, jp, cpu_i64(c, R));
     LLVMValueRef d0 = add(c, mul(c, r0, kc), mul(c, p, cpu_i64(c, R)));
     for (int v = 0; v < R / T; v++) {
@@ -131,8 +146,8 @@ static void pack_rows(CpuCg *c, int R, int T, LLVMValueRef dst, LLVMValueRef src
         LLVMValueRef x = load_first(c, T, src, add(c, rv, mul(c, p, stride)), LLVMBuildSub(c->b, n, rv, ""));
         vstore(c, x, dst, add(c, d0, cpu_i64(c, v * T)));
     }
-    cpu_loop_end(c, &lj, NULL);
-    cpu_loop_end(c, &lp, NULL);
+    cpu_loop_end(c, &l2, NULL);
+    cpu_loop_end(c, &l1, NULL);
 }
 
 static void pack_tiles(CpuCg *c, int R, int T, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef stride,
@@ -290,6 +305,27 @@ static LLVMValueRef alloc_floats(CpuCg *c, LLVMValueRef floats) {
 
 static LLVMValueRef at(CpuCg *c, LLVMValueRef base, LLVMValueRef idx) { return fptr(c, base, idx); }
 
+/* `scratch` when `own` is false, else a buffer of `floats` allocated here. */
+static LLVMValueRef scratch_or_alloc(CpuCg *c, LLVMValueRef own, LLVMValueRef scratch, LLVMValueRef floats) {
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
+    LLVMBasicBlockRef get = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "alloc");
+    LLVMBasicBlockRef have = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "have");
+    LLVMBuildCondBr(c->b, own, get, have);
+    LLVMPositionBuilderAtEnd(c->b, get);
+    LLVMValueRef mem = alloc_floats(c, floats);
+    LLVMBuildBr(c->b, have);
+    LLVMPositionBuilderAtEnd(c->b, have);
+    LLVMValueRef phi = LLVMBuildPhi(c->b, c->ptr, "buf");
+    LLVMValueRef vals[2] = {scratch, mem};
+    LLVMBasicBlockRef from[2] = {pre, get};
+    LLVMAddIncoming(phi, vals, from, 2);
+    return phi;
+}
+
+static LLVMValueRef round16(CpuCg *c, LLVMValueRef n) {
+    return LLVMBuildAnd(c->b, add(c, n, cpu_i64(c, 15)), cpu_i64(c, -16), "");
+}
+
 static void build_sgemm(CpuCg *c, bool ta, bool tb, const char *name) {
     int W = c->vec;
     int MR = W >= 16 ? 8 : 4, NR = 3 * W, NC = NR * NC_PANELS, MC = MR * 16;
@@ -314,8 +350,13 @@ static void build_sgemm(CpuCg *c, bool ta, bool tb, const char *name) {
     LLVMValueRef ncap = add(c, imin(c, LLVMBuildSub(c->b, c->hi, c->lo, ""), cpu_i64(c, NC)), cpu_i64(c, NR));
     LLVMValueRef a_all = LLVMBuildICmp(c->b, LLVMIntSLE, mul(c, mpad, K), cpu_i64(c, A_ALL), "");
     LLVMValueRef afloats = LLVMBuildSelect(c->b, a_all, mul(c, mpad, K), mul(c, kcap, add(c, imin(c, M, cpu_i64(c, MC)), cpu_i64(c, MR))), "");
-    LLVMValueRef Bp = alloc_floats(c, mul(c, kcap, ncap));
-    LLVMValueRef Ap = alloc_floats(c, afloats);
+    /* B's block then A, each 64-byte aligned, in the caller's scratch when it is big
+     * enough (the pool keeps one per thread), else in a buffer of this call's own */
+    LLVMValueRef bfloats = round16(c, mul(c, kcap, ncap));
+    LLVMValueRef need = add(c, bfloats, round16(c, afloats));
+    LLVMValueRef own = LLVMBuildICmp(c->b, LLVMIntSLT, cpu_param(c, 6), need, "");
+    LLVMValueRef Bp = scratch_or_alloc(c, own, cpu_buf(c, 3), need);
+    LLVMValueRef Ap = at(c, Bp, bfloats);
     /* K = 0: C is zeros (the loops below never store) */
     LLVMBasicBlockRef kz = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "kzero");
     LLVMBasicBlockRef main = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "main");
@@ -372,8 +413,13 @@ static void build_sgemm(CpuCg *c, bool ta, bool tb, const char *name) {
     cpu_loop_end(c, &ljc, cpu_i64(c, NC));
     LLVMBuildBr(c->b, fin);
     LLVMPositionBuilderAtEnd(c->b, fin);
+    LLVMBasicBlockRef bfree = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "free");
+    LLVMBasicBlockRef bdone = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "freed");
+    LLVMBuildCondBr(c->b, own, bfree, bdone);
+    LLVMPositionBuilderAtEnd(c->b, bfree);
     call(c, freef, &Bp, 1);
-    call(c, freef, &Ap, 1);
+    LLVMBuildBr(c->b, bdone);
+    LLVMPositionBuilderAtEnd(c->b, bdone);
     cpu_fn_end(c);
 }
 

@@ -9,6 +9,8 @@
  * Decision a newcomer may question: workers block instead of spinning. This machine's
  * cores are shared (and PyTorch's OpenMP spinning is what halves its speed here); a
  * futex wake costs microseconds, and small ranges below the grain run inline anyway.
+ * Each thread also owns a scratch buffer (cpu_pool_scratch) that outlives dispatches:
+ * matmul packs into it instead of allocating (and page-faulting) a buffer per call.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,6 +33,8 @@ struct CpuPool {
     void *ctx;
     int64_t status;
     bool quit;
+    void **scratch; /* per thread, cpu_pool_scratch */
+    size_t *scratch_len;
 };
 
 typedef struct {
@@ -61,7 +65,7 @@ static void *worker_main(void *arg) {
         for (int c; (c = atomic_fetch_add(&p->next, 1)) < chunks;) {
             int64_t lo, hi;
             chunk(n, chunks, c, &lo, &hi);
-            int64_t s = fn(ctx, lo, hi);
+            int64_t s = fn(ctx, lo, hi, w->index);
             if (s && (!st || s < st)) st = s;
         }
         pthread_mutex_lock(&p->mu);
@@ -85,6 +89,8 @@ CpuPool *cpu_pool_create(int threads) {
     pthread_cond_init(&p->go, NULL);
     pthread_cond_init(&p->done, NULL);
     p->tids = xcalloc((size_t)threads, sizeof *p->tids);
+    p->scratch = xcalloc((size_t)threads, sizeof *p->scratch);
+    p->scratch_len = xcalloc((size_t)threads, sizeof *p->scratch_len);
     for (int i = 1; i < threads; i++) {
         Worker *w = xmalloc(sizeof *w);
         *w = (Worker){p, i};
@@ -107,6 +113,9 @@ void cpu_pool_destroy(CpuPool *p) {
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->go);
     pthread_cond_destroy(&p->done);
+    for (int i = 0; i < p->threads; i++) free(p->scratch[i]);
+    free(p->scratch);
+    free(p->scratch_len);
     free(p->tids);
     free(p);
 }
@@ -120,7 +129,7 @@ int64_t cpu_pool_for(CpuPool *p, int64_t n, int64_t grain, int per_thread, CpuTa
     if (per_thread < 1) per_thread = 1;
     int64_t want = (n + grain - 1) / grain, most = (int64_t)p->threads * per_thread;
     int chunks = (int)(want < most ? want : most);
-    if (chunks <= 1 || p->threads <= 1) return fn(ctx, 0, n);
+    if (chunks <= 1 || p->threads <= 1) return fn(ctx, 0, n, 0);
     pthread_mutex_lock(&p->mu);
     p->n = n;
     p->chunks = chunks;
@@ -136,7 +145,7 @@ int64_t cpu_pool_for(CpuPool *p, int64_t n, int64_t grain, int per_thread, CpuTa
     for (int c; (c = atomic_fetch_add(&p->next, 1)) < chunks;) {
         int64_t lo, hi;
         chunk(n, chunks, c, &lo, &hi);
-        int64_t s = fn(ctx, lo, hi);
+        int64_t s = fn(ctx, lo, hi, 0);
         if (s && (!st || s < st)) st = s;
     }
     pthread_mutex_lock(&p->mu);
@@ -144,4 +153,15 @@ int64_t cpu_pool_for(CpuPool *p, int64_t n, int64_t grain, int per_thread, CpuTa
     if (p->status && (!st || p->status < st)) st = p->status;
     pthread_mutex_unlock(&p->mu);
     return st;
+}
+
+void *cpu_pool_scratch(CpuPool *p, int thread, size_t bytes) {
+    if (thread < 0 || thread >= p->threads) return NULL;
+    if (p->scratch_len[thread] < bytes) {
+        free(p->scratch[thread]);
+        size_t rounded = (bytes + 63) & ~(size_t)63;
+        p->scratch[thread] = aligned_alloc(64, rounded);
+        p->scratch_len[thread] = p->scratch[thread] ? rounded : 0;
+    }
+    return p->scratch[thread];
 }
