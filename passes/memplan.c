@@ -211,13 +211,12 @@ static double flops_of(const IrValue *v, const DimValue *dims, int ndims) {
     }
     case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_CROSS_ENTROPY: return 5.0 * (double)in;
     case OP_LAYERNORM: return 8.0 * (double)in;
-    case OP_FUSED: { /* its body's ops, each over the fused op's elements (a matmul's
-                        epilogue has the matmul's elements) */
+    case OP_FUSED: { /* its body's ops, each counted as the op itself (an elementwise op
+                        over its own elements, a final reduction over its operand's) */
         double n = 0;
         for (const IrValue *b = v->attrs.body->first; b; b = b->next)
-            n += (ir_op_flags(b->op) & (F_UNARY | F_BINARY | F_ELEMENTWISE)) != 0;
-        const IrValue *mm = ir_body_matmul(v->attrs.body);
-        return n * (double)out + (mm ? flops_of(mm, dims, ndims) : 0);
+            if (b->op != OP_INPUT) n += flops_of(b, dims, ndims);
+        return n;
     }
     case OP_ATTENTION: case OP_ATTENTION_LSE: case OP_ATTENTION_GRAD:
         return attention_flops(v, dims, ndims);
