@@ -77,7 +77,8 @@ static LLVMValueRef lane_mask(CpuCg *c, int n, LLVMValueRef count) {
     for (int i = 0; i < n; i++) iota[i] = cpu_i64(c, i);
     LLVMTypeRef vt = LLVMVectorType(c->i64, (unsigned)n);
     LLVMValueRef s = LLVMBuildInsertElement(c->b, LLVMGetUndef(vt), count, LLVMConstInt(c->i32, 0, 0), "");
-    s = LLVMBuildShuffleVector(c->b, s, LLVMGetUndef(vt), LLVMConstNull(LLVMVectorType(c->i32, (unsigned)n)), "");
+    LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(c->i32, (unsigned)n)); /* splat lane 0 */
+    s = LLVMBuildShuffleVector(c->b, s, LLVMGetUndef(vt), zeros, "");
     return LLVMBuildICmp(c->b, LLVMIntSLT, LLVMConstVector(iota, (unsigned)n), s, "");
 }
 
@@ -157,8 +158,8 @@ static void pack_tiles(CpuCg *c, int R, int T, LLVMValueRef dst, LLVMValueRef sr
     LLVMValueRef r0 = mul(c, jp, cpu_i64(c, R)), d0 = mul(c, r0, kc);
     /* full panels go T x T tile by tile through registers; the rest element by element */
     LLVMValueRef full = LLVMBuildICmp(c->b, LLVMIntSGE, LLVMBuildSub(c->b, n, r0, ""), cpu_i64(c, R), "");
-    LLVMValueRef pv = LLVMBuildSelect(c->b, full, LLVMBuildSub(c->b, kc, LLVMBuildSRem(c->b, kc, cpu_i64(c, T), ""), ""),
-                                      cpu_i64(c, 0), "");
+    LLVMValueRef kc_tiles = LLVMBuildSub(c->b, kc, LLVMBuildSRem(c->b, kc, cpu_i64(c, T), ""), "");
+    LLVMValueRef pv = LLVMBuildSelect(c->b, full, kc_tiles, cpu_i64(c, 0), "");
     LLVMValueRef pb = cpu_loop_begin(c, &lb, cpu_i64(c, 0), pv, false);
     for (int v = 0; v < R / T; v++) {
         LLVMValueRef rv = add(c, r0, cpu_i64(c, v * T));
@@ -326,6 +327,11 @@ static LLVMValueRef round16(CpuCg *c, LLVMValueRef n) {
     return LLVMBuildAnd(c->b, add(c, n, cpu_i64(c, 15)), cpu_i64(c, -16), "");
 }
 
+/* n rounded up to a multiple of r */
+static LLVMValueRef round_up(CpuCg *c, LLVMValueRef n, int r) {
+    return mul(c, LLVMBuildSDiv(c->b, add(c, n, cpu_i64(c, r - 1)), cpu_i64(c, r), ""), cpu_i64(c, r));
+}
+
 static void build_sgemm(CpuCg *c, bool ta, bool tb, const char *name) {
     int W = c->vec;
     int MR = W >= 16 ? 8 : 4, NR = 3 * W, NC = NR * NC_PANELS, MC = MR * 16;
@@ -346,10 +352,12 @@ static void build_sgemm(CpuCg *c, bool ta, bool tb, const char *name) {
     /* Packing buffers sized for this call (small matmuls must not pay for big blocks).
      * When all of A packed fits A_ALL floats, it is packed once, on the first column
      * block, and reused by the others (else each column block repacks its rows). */
-    LLVMValueRef kcap = imin(c, K, cpu_i64(c, KC)), mpad = mul(c, LLVMBuildSDiv(c->b, add(c, M, cpu_i64(c, MR - 1)), cpu_i64(c, MR), ""), cpu_i64(c, MR));
-    LLVMValueRef ncap = add(c, imin(c, LLVMBuildSub(c->b, c->hi, c->lo, ""), cpu_i64(c, NC)), cpu_i64(c, NR));
+    LLVMValueRef kcap = imin(c, K, cpu_i64(c, KC)), mpad = round_up(c, M, MR);
+    LLVMValueRef cols = LLVMBuildSub(c->b, c->hi, c->lo, "");
+    LLVMValueRef ncap = add(c, imin(c, cols, cpu_i64(c, NC)), cpu_i64(c, NR));
     LLVMValueRef a_all = LLVMBuildICmp(c->b, LLVMIntSLE, mul(c, mpad, K), cpu_i64(c, A_ALL), "");
-    LLVMValueRef afloats = LLVMBuildSelect(c->b, a_all, mul(c, mpad, K), mul(c, kcap, add(c, imin(c, M, cpu_i64(c, MC)), cpu_i64(c, MR))), "");
+    LLVMValueRef a_block = mul(c, kcap, add(c, imin(c, M, cpu_i64(c, MC)), cpu_i64(c, MR)));
+    LLVMValueRef afloats = LLVMBuildSelect(c->b, a_all, mul(c, mpad, K), a_block, "");
     /* B's block then A, each 64-byte aligned, in the caller's scratch when it is big
      * enough (the pool keeps one per thread), else in a buffer of this call's own */
     LLVMValueRef bfloats = round16(c, mul(c, kcap, ncap));
@@ -384,7 +392,8 @@ static void build_sgemm(CpuCg *c, bool ta, bool tb, const char *name) {
     LLVMValueRef ic = cpu_loop_begin(c, &lic, cpu_i64(c, 0), M, false);
     LLVMValueRef mc = imin(c, cpu_i64(c, MC), LLVMBuildSub(c->b, M, ic, ""));
     /* all of A packed: block (pc, ic) at pc * mpad + ic * kc; else one block at 0 */
-    LLVMValueRef apos = LLVMBuildSelect(c->b, a_all, add(c, mul(c, pc, mpad), mul(c, ic, kc)), cpu_i64(c, 0), "");
+    LLVMValueRef apos = add(c, mul(c, pc, mpad), mul(c, ic, kc));
+    apos = LLVMBuildSelect(c->b, a_all, apos, cpu_i64(c, 0), "");
     LLVMValueRef Apc = at(c, Ap, apos);
     LLVMValueRef repack = LLVMBuildOr(c->b, LLVMBuildNot(c->b, a_all, ""),
                                       LLVMBuildICmp(c->b, LLVMIntEQ, jc, c->lo, ""), "");
