@@ -6,6 +6,7 @@
  *   tfc_bench gpt2-forward B T [-D name=value]... [--target cpu] [--threads 2] [--reps 5]
  *   tfc_bench gpt2-train B T [...]   (forward, backward, AdamW: one @train_step)
  *   --no-fusion: compile with every fuse-* pass disabled (bench/run fusion compares)
+ *   --print-ir: the module that runs, on stderr (with --profile: which chain a fused.N is)
  *
  * Prints `time_ms: X` (best of --reps runs after one warm-up; compile time excluded and
  * printed apart as `compile_ms`), the GFLOP/s, the kernels and planned peak of the memory
@@ -63,7 +64,7 @@ int main(int argc, char **argv) {
     int ndefs = 0;
     const char *models = "models";
     PassOptions passes = {0};
-    bool at = false, bt = false, profile = false; /* matmul: A as [K, M] / B as [N, K], transposed in the IR */
+    bool at = false, bt = false, profile = false, print_ir = false; /* matmul: A as [K, M] / B as [N, K], transposed in the IR */
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--target") == 0 && i + 1 < argc) target = argv[++i];
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
@@ -73,6 +74,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--bt") == 0) bt = true;
         else if (strcmp(argv[i], "--profile") == 0) profile = true;
         else if (strcmp(argv[i], "--no-fusion") == 0) passes.disable = pass_fusion_names();
+        else if (strcmp(argv[i], "--print-ir") == 0) print_ir = true;
         else if (strcmp(argv[i], "-D") == 0 && i + 1 < argc && ndefs < 32) {
             char *kv = argv[++i], *eq = strchr(kv, '=');
             if (!eq) return fprintf(stderr, "-D needs name=value\n"), 1;
@@ -176,6 +178,7 @@ int main(int argc, char **argv) {
     if (!rt_weights_load(m, NULL, 1, NULL, &w, &nw, err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;
     Backend *b = rt_backend_create(target, &(BkOptions){.threads = threads, .profile = profile}, err, sizeof err);
     if (!b) return fprintf(stderr, "%s\n", err), 1;
+    if (print_ir) ir_print_module(stderr, m);
     /* before compiling: the plan renumbers the values, which the compiled plan keys on */
     if (strcmp(argv[1], "matmul") != 0) { /* the memory plan's view: kernels per run, planned peak */
         DimValue dv[2] = {{"B", pos[0]}, {"T", pos[1]}};

@@ -454,13 +454,15 @@ static void cpu_profile_report(BkExec *e, FILE *out) {
         int64_t calls;
         int values;
     } Row;
-    Row rows[OP_COUNT];
+    /* a fused kernel is named by its body (bodies are shared by the layers that compute
+     * the same chain), so the table says which chains cost */
+    Row *rows = xcalloc((size_t)e->nsteps + 1, sizeof *rows);
     int nrows = 0;
     double total = 0;
     for (int i = 0; i < e->nsteps; i++) {
         Step *st = &e->steps[i];
         if (!st->v || !st->calls) continue;
-        const char *op = ir_op_name(st->v->op);
+        const char *op = st->v->op == OP_FUSED ? st->v->attrs.body->name : ir_op_name(st->v->op);
         int r = 0;
         while (r < nrows && strcmp(rows[r].op, op) != 0) r++;
         if (r == nrows) rows[nrows++] = (Row){op, 0, 0, 0};
@@ -483,6 +485,7 @@ static void cpu_profile_report(BkExec *e, FILE *out) {
         fprintf(out, "  %-14s %8d %8lld %12.3f %6.1f%%\n", rows[i].op, rows[i].values,
                 (long long)rows[i].calls, rows[i].s * 1e3, total > 0 ? 100 * rows[i].s / total : 0);
     fprintf(out, "  %-14s %8s %8s %12.3f\n", "total", "", "", total * 1e3);
+    free(rows);
 }
 
 /* ---- emit ---- */
