@@ -36,7 +36,7 @@
 
 #include "cpu_cg.h"
 
-enum { QB = 16, KB = 64, KB_GRAD = 32 };
+enum { QB = 16, KB = 64 };
 
 typedef enum { ATT_FWD, ATT_LSE, ATT_DQ, ATT_DK, ATT_DV } AttMode;
 
@@ -98,15 +98,6 @@ static void fill(CpuCg *c, LLVMValueRef y, LLVMValueRef yo, LLVMValueRef x, LLVM
     LLVMValueRef e = cpu_loop_begin(c, &l, cpu_i64(c, 0), n, true);
     cpu_store(c, c->f32, x, y, add(c, yo, e));
     cpu_loop_end(c, &l, NULL);
-}
-
-/* S[i, j] = scale q[i].k[j] + bias[i, j] (the caller never asks for a hidden key). */
-static LLVMValueRef score(CpuCg *c, const Att *s, LLVMValueRef i, LLVMValueRef j) {
-    LLVMValueRef d = dot(c, s, s->q, mul(c, i, s->D), s->k, mul(c, j, s->D), s->D);
-    LLVMValueRef x = LLVMBuildFMul(c->b, d, fconst(c, s->scale), "");
-    if (!s->bias) return x;
-    LLVMValueRef bi = add(c, mul(c, i, s->bsq), mul(c, j, s->bsk));
-    return LLVMBuildFAdd(c->b, x, cpu_load(c, c->f32, s->bp, bi), "");
 }
 
 /* Keys [j0, j0 + n) that query i sees: how many, from j0 on (0 .. n). */
@@ -261,81 +252,244 @@ static void build_forward(CpuCg *c, Att *s) {
     call(c, libc_fn(c, "free", c->voidt, &c->ptr, 1), &kt, 1);
 }
 
-/* P[i, j] = exp(S[i, j] - lse[i]). */
-static LLVMValueRef prob(CpuCg *c, const Att *s, LLVMValueRef i, LLVMValueRef j, LLVMValueRef lse_i) {
-    return cpu_exp(c, LLVMBuildFSub(c->b, score(c, s, i, j), lse_i, ""));
+/* ---- gradients ----
+ *
+ * dk, dv and dq are one generator with the sides swapped. The *lanes* of a vector run
+ * along one side in blocks of LB = NV W (keys for dk and dv, queries for dq), and the
+ * other side, the *rows*, goes R at a time; each row's scalars are broadcast against
+ * the lane vectors, so nothing needs a horizontal sum. Per lane block:
+ *
+ *   at[d, c] = A[l0 + c, d], bt[e, c] = B[l0 + c, e]   packed transposed, zero-padded
+ *   for rows s0 by R:                   (those the causal mask lets see the block)
+ *     S[r]  = Σ_d X[s_r, d] at[d]       R x NV vectors, in registers
+ *     P[r]  = exp(scale S + bias - lse), 0 where masked
+ *     dP[r] = Σ_e Y[s_r, e] bt[e]       (not for dv)
+ *     dS[r] = P (dP - D)
+ *     acc[e] += Σ_r Y[s_r, e] P[r]  (dv)   or   Σ_r X[s_r, e] dS[r]  (dk, dq)
+ *   out[l0 + c, e] = acc[e, c] (times scale for dk and dq)
+ *
+ * with, for dk and dv: lanes keys, A = k, B = v, rows queries, X = q, Y = do, lse and D
+ * per row; for dq: lanes queries, A = q, B = do, rows keys, X = k, Y = v, lse and D per
+ * lane. Each output element sums over the rows in ascending order, one FMA per row
+ * (masked rows add an exact 0), so the blocking never changes a bit of the result. */
+
+enum { NV_GRAD = 2, R_MAX = 4 };
+
+typedef struct {
+    int W, NV, R, LB;
+    LLVMTypeRef vt, vi;   /* <W x f32>, <W x i32> */
+    bool keys;            /* lanes are keys (dk, dv); queries for dq */
+    LLVMValueRef X, Y, A, B;
+    LLVMValueRef acc[R_MAX][NV_GRAD]; /* vector slots, entry-block allocas: registers */
+} Grad;
+
+static LLVMValueRef vsplat(CpuCg *c, const Grad *g, LLVMValueRef x) {
+    LLVMTypeRef t = LLVMTypeOf(x) == c->f32 ? g->vt : g->vi;
+    LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetUndef(t), x, LLVMConstInt(c->i32, 0, 0), "");
+    return LLVMBuildShuffleVector(c->b, v, LLVMGetUndef(t), LLVMConstNull(g->vi), "");
+}
+static LLVMValueRef vld(CpuCg *c, const Grad *g, LLVMValueRef base, LLVMValueRef idx) {
+    LLVMValueRef l = LLVMBuildLoad2(c->b, g->vt, LLVMBuildGEP2(c->b, c->f32, base, &idx, 1, ""), "");
+    LLVMSetAlignment(l, 4);
+    return l;
+}
+static void vst(CpuCg *c, LLVMValueRef x, LLVMValueRef base, LLVMValueRef idx) {
+    LLVMSetAlignment(LLVMBuildStore(c->b, x, LLVMBuildGEP2(c->b, c->f32, base, &idx, 1, "")), 4);
+}
+static LLVMValueRef vfma(CpuCg *c, const Grad *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc) {
+    LLVMValueRef args[3] = {a, b, acc};
+    return cpu_intrinsic(c, "llvm.fma", g->vt, args, 3);
+}
+static LLVMValueRef i32(CpuCg *c, LLVMValueRef x) { return LLVMBuildTrunc(c->b, x, c->i32, ""); }
+static LLVMValueRef clamp(CpuCg *c, LLVMValueRef x, LLVMValueRef lo, LLVMValueRef hi) {
+    return imin(c, imax(c, x, lo), hi);
 }
 
-/* dS[i, j] = P (do[i].v[j] - D[i]). */
-static LLVMValueRef dscore(CpuCg *c, const Att *s, LLVMValueRef i, LLVMValueRef j, LLVMValueRef p,
-                           LLVMValueRef di) {
-    LLVMValueRef dp = dot(c, s, s->dout, mul(c, i, s->Dv), s->v, mul(c, j, s->Dv), s->Dv);
-    return LLVMBuildFMul(c->b, p, LLVMBuildFSub(c->b, dp, di, ""), "");
-}
-
-/* dq over query rows [lo, hi): per query block, D[i] first, then key blocks. */
-static void build_dq(CpuCg *c, Att *s) {
-    LLVMValueRef dd = LLVMBuildArrayAlloca(c->b, c->f32, cpu_i64(c, QB), "D");
-    LLVMValueRef sb = LLVMBuildArrayAlloca(c->b, c->f32, cpu_i64(c, KB), "ds");
-    LLVMValueRef zero = cpu_i64(c, 0), f0 = fconst(c, 0);
-    CpuLoop lq, lr, lj, lr2, lc, lc2;
-    LLVMValueRef i0 = cpu_loop_begin(c, &lq, c->lo, c->hi, false);
-    LLVMValueRef nq = imin(c, cpu_i64(c, QB), sub(c, c->hi, i0));
-    LLVMValueRef r = cpu_loop_begin(c, &lr, zero, nq, false);
-    LLVMValueRef i = add(c, i0, r);
-    fill(c, s->out, mul(c, i, s->D), f0, s->D);
-    LLVMValueRef orow = mul(c, i, s->Dv);
-    cpu_store(c, c->f32, dot(c, s, s->dout, orow, s->o, orow, s->Dv), dd, r);
-    cpu_loop_end(c, &lr, NULL);
-    LLVMValueRef kend = s->causal ? imax(c, zero, imin(c, s->Tk, add(c, add(c, i0, nq), s->off))) : s->Tk;
-    LLVMValueRef j0 = cpu_loop_begin(c, &lj, zero, kend, false);
-    LLVMValueRef nk = imin(c, cpu_i64(c, KB), sub(c, kend, j0));
-    r = cpu_loop_begin(c, &lr2, zero, nq, false);
-    i = add(c, i0, r);
-    LLVMValueRef nkr = visible(c, s, i, j0, nk), lse_i = cpu_load(c, c->f32, s->lse, i);
-    LLVMValueRef di = cpu_load(c, c->f32, dd, r);
-    LLVMValueRef cc = cpu_loop_begin(c, &lc, zero, nkr, false);
-    LLVMValueRef j = add(c, j0, cc);
-    LLVMValueRef ds = dscore(c, s, i, j, prob(c, s, i, j, lse_i), di);
-    cpu_store(c, c->f32, LLVMBuildFMul(c->b, ds, fconst(c, s->scale), ""), sb, cc);
+/* dst[d * LB + c] = src[(l0 + c) * n + d] for c < nl, 0 for nl <= c < LB. */
+static void pack_t(CpuCg *c, const Grad *g, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef n,
+                   LLVMValueRef l0, LLVMValueRef nl) {
+    CpuLoop lc, ld;
+    LLVMValueRef cc = cpu_loop_begin(c, &lc, cpu_i64(c, 0), cpu_i64(c, g->LB), false);
+    LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSLT, cc, nl, "");
+    LLVMValueRef row = mul(c, add(c, l0, LLVMBuildSelect(c->b, in, cc, cpu_i64(c, 0), "")), n);
+    LLVMValueRef d = cpu_loop_begin(c, &ld, cpu_i64(c, 0), n, false);
+    LLVMValueRef x = LLVMBuildSelect(c->b, in, cpu_load(c, c->f32, src, add(c, row, d)), fconst(c, 0), "");
+    cpu_store(c, c->f32, x, dst, add(c, mul(c, d, cpu_i64(c, g->LB)), cc));
+    cpu_loop_end(c, &ld, NULL);
     cpu_loop_end(c, &lc, NULL);
-    cc = cpu_loop_begin(c, &lc2, zero, nkr, false);
-    axpy(c, s->out, mul(c, i, s->D), cpu_load(c, c->f32, sb, cc), s->k, mul(c, add(c, j0, cc), s->D), s->D);
-    cpu_loop_end(c, &lc2, NULL);
-    cpu_loop_end(c, &lr2, NULL);
-    cpu_loop_end(c, &lj, cpu_i64(c, KB));
-    cpu_loop_end(c, &lq, cpu_i64(c, QB));
 }
 
-/* dk or dv over key rows [lo, hi): per key block, the queries that see it. */
-static void build_dkv(CpuCg *c, Att *s) {
-    bool dk = s->mode == ATT_DK;
-    LLVMValueRef cols = dk ? s->D : s->Dv;
-    LLVMValueRef zero = cpu_i64(c, 0), f0 = fconst(c, 0);
-    CpuLoop lb, lz, li, lc;
-    LLVMValueRef j0 = cpu_loop_begin(c, &lb, c->lo, c->hi, false);
-    LLVMValueRef nk = imin(c, cpu_i64(c, KB_GRAD), sub(c, c->hi, j0));
-    LLVMValueRef z = cpu_loop_begin(c, &lz, zero, nk, false);
-    fill(c, s->out, mul(c, add(c, j0, z), cols), f0, cols);
-    cpu_loop_end(c, &lz, NULL);
-    /* query i sees key j iff i >= j - (Tk - Tq) */
-    LLVMValueRef qstart = s->causal ? imin(c, s->Tq, imax(c, zero, sub(c, j0, s->off))) : zero;
-    LLVMValueRef i = cpu_loop_begin(c, &li, qstart, s->Tq, false);
-    LLVMValueRef nkr = visible(c, s, i, j0, nk), lse_i = cpu_load(c, c->f32, s->lse, i);
-    LLVMValueRef irow = mul(c, i, s->Dv);
-    LLVMValueRef di = dk ? dot(c, s, s->dout, irow, s->o, irow, s->Dv) : NULL;
-    LLVMValueRef cc = cpu_loop_begin(c, &lc, zero, nkr, false);
-    LLVMValueRef j = add(c, j0, cc);
-    LLVMValueRef p = prob(c, s, i, j, lse_i);
-    if (dk) {
-        LLVMValueRef ds = LLVMBuildFMul(c->b, dscore(c, s, i, j, p, di), fconst(c, s->scale), "");
-        axpy(c, s->out, mul(c, j, s->D), ds, s->q, mul(c, i, s->D), s->D);
-    } else {
-        axpy(c, s->out, mul(c, j, s->Dv), p, s->dout, irow, s->Dv);
+/* t[r][v] = Σ_e rows[srow[r] n + e] pk[e LB + v W ..] over e < n: R rows x LB lanes. */
+static void tile_product(CpuCg *c, const Grad *g, LLVMValueRef rows, LLVMValueRef n, LLVMValueRef pk,
+                         LLVMValueRef *srow, LLVMValueRef t[R_MAX][NV_GRAD]) {
+    LLVMValueRef rbase[R_MAX];
+    for (int r = 0; r < g->R; r++) {
+        rbase[r] = mul(c, srow[r], n);
+        for (int v = 0; v < g->NV; v++) LLVMBuildStore(c->b, LLVMConstNull(g->vt), g->acc[r][v]);
     }
-    cpu_loop_end(c, &lc, NULL);
-    cpu_loop_end(c, &li, NULL);
-    cpu_loop_end(c, &lb, cpu_i64(c, KB_GRAD));
+    CpuLoop l;
+    LLVMValueRef e = cpu_loop_begin(c, &l, cpu_i64(c, 0), n, false);
+    LLVMValueRef b[NV_GRAD];
+    for (int v = 0; v < g->NV; v++) b[v] = vld(c, g, pk, add(c, mul(c, e, cpu_i64(c, g->LB)), cpu_i64(c, v * g->W)));
+    for (int r = 0; r < g->R; r++) {
+        LLVMValueRef x = vsplat(c, g, cpu_load(c, c->f32, rows, add(c, rbase[r], e)));
+        for (int v = 0; v < g->NV; v++)
+            LLVMBuildStore(c->b, vfma(c, g, x, b[v], LLVMBuildLoad2(c->b, g->vt, g->acc[r][v], "")), g->acc[r][v]);
+    }
+    cpu_loop_end(c, &l, NULL);
+    for (int r = 0; r < g->R; r++)
+        for (int v = 0; v < g->NV; v++) t[r][v] = LLVMBuildLoad2(c->b, g->vt, g->acc[r][v], "");
+}
+
+/* acc[e LB + v W ..] += Σ_r rows[srow[r] n + e] t[r][v] over e < n, rows in order. */
+static void tile_update(CpuCg *c, const Grad *g, LLVMValueRef acc, LLVMValueRef rows, LLVMValueRef n,
+                        LLVMValueRef *srow, LLVMValueRef t[R_MAX][NV_GRAD]) {
+    LLVMValueRef rbase[R_MAX];
+    for (int r = 0; r < g->R; r++) rbase[r] = mul(c, srow[r], n);
+    CpuLoop l;
+    LLVMValueRef e = cpu_loop_begin(c, &l, cpu_i64(c, 0), n, false);
+    LLVMValueRef a[NV_GRAD], idx[NV_GRAD];
+    for (int v = 0; v < g->NV; v++) {
+        idx[v] = add(c, mul(c, e, cpu_i64(c, g->LB)), cpu_i64(c, v * g->W));
+        a[v] = vld(c, g, acc, idx[v]);
+    }
+    for (int r = 0; r < g->R; r++) {
+        LLVMValueRef x = vsplat(c, g, cpu_load(c, c->f32, rows, add(c, rbase[r], e)));
+        for (int v = 0; v < g->NV; v++) a[v] = vfma(c, g, x, t[r][v], a[v]);
+    }
+    for (int v = 0; v < g->NV; v++) vst(c, a[v], acc, idx[v]);
+    cpu_loop_end(c, &l, NULL);
+}
+
+/* bias[i, j] for row s and the lanes v W .. of the block at l0 (lanes past nl read the
+ * last valid one: they are masked anyway). */
+static LLVMValueRef bias_vec(CpuCg *c, const Att *s, const Grad *g, LLVMValueRef srow, LLVMValueRef l0,
+                             LLVMValueRef nl, int v) {
+    LLVMValueRef x = LLVMGetUndef(g->vt), last = sub(c, nl, cpu_i64(c, 1));
+    for (int k = 0; k < g->W; k++) {
+        LLVMValueRef lane = add(c, l0, imin(c, cpu_i64(c, v * g->W + k), last));
+        LLVMValueRef i = g->keys ? srow : lane, j = g->keys ? lane : srow;
+        LLVMValueRef b = cpu_load(c, c->f32, s->bp, add(c, mul(c, i, s->bsq), mul(c, j, s->bsk)));
+        x = LLVMBuildInsertElement(c->b, x, b, LLVMConstInt(c->i32, (unsigned)k, 0), "");
+    }
+    return x;
+}
+
+/* Lanes [v W, v W + W) of the block that row s0 + r sees: lo <= lane < hi as vectors. */
+static LLVMValueRef lane_mask(CpuCg *c, const Grad *g, LLVMValueRef lo, LLVMValueRef hi, int v) {
+    LLVMValueRef lanes[64];
+    for (int k = 0; k < g->W; k++) lanes[k] = LLVMConstInt(c->i32, (unsigned)(v * g->W + k), 0);
+    LLVMValueRef cv = LLVMConstVector(lanes, (unsigned)g->W);
+    LLVMValueRef m = LLVMBuildICmp(c->b, LLVMIntSLT, cv, hi, "");
+    return lo ? LLVMBuildAnd(c->b, m, LLVMBuildICmp(c->b, LLVMIntSGE, cv, lo, ""), "") : m;
+}
+
+/* dk, dv or dq over lane rows [lo, hi) (keys, or queries for dq); see above. */
+static void build_grad(CpuCg *c, Att *s) {
+    Grad g = {.W = c->vec, .NV = NV_GRAD, .keys = s->mode != ATT_DQ};
+    g.R = g.W >= 16 ? 4 : 2; /* S, dP and the loads fit 32 zmm (16 ymm with AVX2) */
+    g.LB = g.W * g.NV;
+    g.vt = LLVMVectorType(c->f32, (unsigned)g.W), g.vi = LLVMVectorType(c->i32, (unsigned)g.W);
+    bool dv = s->mode == ATT_DV;
+    g.X = g.keys ? s->q : s->k, g.Y = g.keys ? s->dout : s->v;
+    g.A = g.keys ? s->k : s->q, g.B = g.keys ? s->v : s->dout;
+    for (int r = 0; r < g.R; r++)
+        for (int v = 0; v < g.NV; v++) g.acc[r][v] = LLVMBuildAlloca(c->b, g.vt, "acc");
+    LLVMValueRef zero = cpu_i64(c, 0), one = cpu_i64(c, 1), LB = cpu_i64(c, g.LB);
+    LLVMValueRef ocols = dv ? s->Dv : s->D;
+    LLVMValueRef nrows = g.keys ? s->Tq : s->Tk;
+    /* scratch: at [D, LB], bt [Dv, LB], acc [ocols, LB], lse and D per lane [LB] each
+     * (dq), D per query [Tq] (dk) */
+    LLVMValueRef at_n = mul(c, s->D, LB), bt_n = mul(c, s->Dv, LB), acc_n = mul(c, ocols, LB);
+    LLVMValueRef total = add(c, add(c, add(c, at_n, bt_n), add(c, acc_n, mul(c, LB, cpu_i64(c, 2)))), nrows);
+    LLVMValueRef bytes = LLVMBuildAnd(c->b, add(c, mul(c, total, cpu_i64(c, 4)), cpu_i64(c, 127)), cpu_i64(c, -64), "");
+    LLVMTypeRef aps[2] = {c->i64, c->i64};
+    LLVMValueRef buf = call(c, libc_fn(c, "aligned_alloc", c->ptr, aps, 2), (LLVMValueRef[]){cpu_i64(c, 64), bytes}, 2);
+    LLVMValueRef at = buf, bt = LLVMBuildGEP2(c->b, c->f32, at, &at_n, 1, "");
+    LLVMValueRef acc = LLVMBuildGEP2(c->b, c->f32, bt, &bt_n, 1, "");
+    LLVMValueRef lsev = LLVMBuildGEP2(c->b, c->f32, acc, &acc_n, 1, "");
+    LLVMValueRef dlane = LLVMBuildGEP2(c->b, c->f32, lsev, &LB, 1, "");
+    LLVMValueRef drow = LLVMBuildGEP2(c->b, c->f32, dlane, &LB, 1, "");
+    if (s->mode == ATT_DK) { /* D[i] = do[i].o[i] for the queries that see a key of [lo, hi) */
+        LLVMValueRef first = s->causal ? clamp(c, sub(c, c->lo, s->off), zero, s->Tq) : zero;
+        CpuLoop li;
+        LLVMValueRef i = cpu_loop_begin(c, &li, first, s->Tq, false);
+        LLVMValueRef row = mul(c, i, s->Dv);
+        cpu_store(c, c->f32, dot(c, s, s->dout, row, s->o, row, s->Dv), drow, i);
+        cpu_loop_end(c, &li, NULL);
+    }
+
+    CpuLoop lb, lz, lr, lo_, le;
+    LLVMValueRef l0 = cpu_loop_begin(c, &lb, c->lo, c->hi, false);
+    LLVMValueRef nl = imin(c, LB, sub(c, c->hi, l0));
+    pack_t(c, &g, at, g.A, s->D, l0, nl);
+    if (!dv) pack_t(c, &g, bt, g.B, s->Dv, l0, nl);
+    fill(c, acc, zero, fconst(c, 0), acc_n);
+    if (!g.keys) { /* lse and D of the block's queries */
+        LLVMValueRef cc = cpu_loop_begin(c, &lz, zero, LB, false);
+        LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSLT, cc, nl, "");
+        LLVMValueRef i = add(c, l0, LLVMBuildSelect(c->b, in, cc, zero, ""));
+        LLVMValueRef row = mul(c, i, s->Dv);
+        cpu_store(c, c->f32, cpu_load(c, c->f32, s->lse, i), lsev, cc);
+        cpu_store(c, c->f32, dot(c, s, s->dout, row, s->o, row, s->Dv), dlane, cc);
+        cpu_loop_end(c, &lz, NULL);
+    }
+    /* the rows that see some lane of the block: queries >= l0 - off for keys, keys below
+     * l0 + nl + off for queries */
+    LLVMValueRef rlo = zero, rhi = nrows;
+    if (s->causal && g.keys) rlo = clamp(c, sub(c, l0, s->off), zero, s->Tq);
+    if (s->causal && !g.keys) rhi = clamp(c, add(c, add(c, l0, nl), s->off), zero, s->Tk);
+    LLVMValueRef s0 = cpu_loop_begin(c, &lr, rlo, rhi, false);
+    LLVMValueRef srow[R_MAX], lmin[R_MAX], lmax[R_MAX];
+    for (int r = 0; r < g.R; r++) {
+        LLVMValueRef row = add(c, s0, cpu_i64(c, r));
+        LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSLT, row, rhi, "");
+        srow[r] = imin(c, row, sub(c, rhi, one));
+        /* visible lanes: key l0 + lane <= query + off */
+        LLVMValueRef hi = LLVMBuildSelect(c->b, in, nl, zero, ""), lo = NULL;
+        if (s->causal && g.keys) hi = clamp(c, add(c, sub(c, add(c, row, s->off), l0), one), zero, hi);
+        if (s->causal && !g.keys) lo = vsplat(c, &g, i32(c, clamp(c, sub(c, sub(c, row, s->off), l0), zero, LB)));
+        lmin[r] = lo, lmax[r] = vsplat(c, &g, i32(c, hi));
+    }
+    LLVMValueRef S[R_MAX][NV_GRAD], P[R_MAX][NV_GRAD], mask[R_MAX][NV_GRAD];
+    tile_product(c, &g, g.X, s->D, at, srow, S);
+    for (int r = 0; r < g.R; r++) {
+        LLVMValueRef lse_r = g.keys ? vsplat(c, &g, cpu_load(c, c->f32, s->lse, srow[r])) : NULL;
+        for (int v = 0; v < g.NV; v++) {
+            LLVMValueRef x = LLVMBuildFMul(c->b, S[r][v], vsplat(c, &g, fconst(c, s->scale)), "");
+            if (s->bias) x = LLVMBuildFAdd(c->b, x, bias_vec(c, s, &g, srow[r], l0, nl, v), "");
+            x = LLVMBuildFSub(c->b, x, lse_r ? lse_r : vld(c, &g, lsev, cpu_i64(c, v * g.W)), "");
+            mask[r][v] = lane_mask(c, &g, lmin[r], lmax[r], v);
+            P[r][v] = LLVMBuildSelect(c->b, mask[r][v], cpu_exp(c, x), LLVMConstNull(g.vt), "");
+        }
+    }
+    if (dv) {
+        tile_update(c, &g, acc, g.Y, s->Dv, srow, P);
+    } else {
+        LLVMValueRef dP[R_MAX][NV_GRAD], dS[R_MAX][NV_GRAD];
+        tile_product(c, &g, g.Y, s->Dv, bt, srow, dP);
+        for (int r = 0; r < g.R; r++) {
+            LLVMValueRef d_r = g.keys ? vsplat(c, &g, cpu_load(c, c->f32, drow, srow[r])) : NULL;
+            for (int v = 0; v < g.NV; v++) {
+                LLVMValueRef d = d_r ? d_r : vld(c, &g, dlane, cpu_i64(c, v * g.W));
+                LLVMValueRef x = LLVMBuildFMul(c->b, P[r][v], LLVMBuildFSub(c->b, dP[r][v], d, ""), "");
+                dS[r][v] = LLVMBuildSelect(c->b, mask[r][v], x, LLVMConstNull(g.vt), "");
+            }
+        }
+        tile_update(c, &g, acc, g.X, s->D, srow, dS);
+    }
+    cpu_loop_end(c, &lr, cpu_i64(c, g.R));
+    /* out[l0 + c, e] = acc[e, c], scaled for dk and dq */
+    LLVMValueRef cc = cpu_loop_begin(c, &lo_, zero, nl, false);
+    LLVMValueRef orow = mul(c, add(c, l0, cc), ocols);
+    LLVMValueRef e = cpu_loop_begin(c, &le, zero, ocols, false);
+    LLVMValueRef x = cpu_load(c, c->f32, acc, add(c, mul(c, e, LB), cc));
+    if (!dv) x = LLVMBuildFMul(c->b, x, fconst(c, s->scale), "");
+    cpu_store(c, c->f32, x, s->out, add(c, orow, e));
+    cpu_loop_end(c, &le, NULL);
+    cpu_loop_end(c, &lo_, NULL);
+    cpu_loop_end(c, &lb, LB);
+    call(c, libc_fn(c, "free", c->voidt, &c->ptr, 1), &buf, 1);
 }
 
 void cpu_cg_attention(CpuCg *c, const IrValue *v, const char *name) {
@@ -365,9 +519,7 @@ void cpu_cg_attention(CpuCg *c, const IrValue *v, const char *name) {
     if (s.bias) s.bp = cpu_buf(c, base + 1);
     if (s.mode <= ATT_LSE)
         build_forward(c, &s);
-    else if (s.mode == ATT_DQ)
-        build_dq(c, &s);
     else
-        build_dkv(c, &s);
+        build_grad(c, &s);
     cpu_fn_end(c);
 }
