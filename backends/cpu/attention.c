@@ -66,8 +66,15 @@ static LLVMValueRef fmuladd(CpuCg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueR
 }
 static LLVMValueRef get(CpuCg *c, LLVMValueRef slot) { return LLVMBuildLoad2(c->b, c->f32, slot, ""); }
 static void set(CpuCg *c, LLVMValueRef slot, LLVMValueRef x) { LLVMBuildStore(c->b, x, slot); }
-static LLVMValueRef is_ninf(CpuCg *c, LLVMValueRef x) {
-    return LLVMBuildFCmp(c->b, LLVMRealOEQ, x, fconst(c, -INFINITY), "");
+static LLVMValueRef is_ninf(CpuCg *c, LLVMValueRef x) { /* x: f32 or a vector of f32 */
+    LLVMValueRef ninf = fconst(c, -INFINITY);
+    LLVMTypeRef t = LLVMTypeOf(x);
+    if (LLVMGetTypeKind(t) == LLVMVectorTypeKind) {
+        LLVMValueRef lanes[64];
+        for (unsigned k = 0; k < LLVMGetVectorSize(t); k++) lanes[k] = ninf;
+        ninf = LLVMConstVector(lanes, LLVMGetVectorSize(t));
+    }
+    return LLVMBuildFCmp(c->b, LLVMRealOEQ, x, ninf, "");
 }
 
 /* Σ_e a[ao + e] b[bo + e] over e < n, vectorized (partial sums in any order). */
@@ -384,32 +391,136 @@ static LLVMValueRef lane_mask(CpuCg *c, const Grad *g, LLVMValueRef lo, LLVMValu
     return lo ? LLVMBuildAnd(c->b, m, LLVMBuildICmp(c->b, LLVMIntSGE, cv, lo, ""), "") : m;
 }
 
+static void grad_init(CpuCg *c, const Att *s, Grad *g, bool keys) {
+    *g = (Grad){.W = c->vec, .NV = NV_GRAD, .keys = keys};
+    g->R = g->W >= 16 ? 4 : 2; /* S, dP and the loads fit 32 zmm (16 ymm with AVX2) */
+    g->LB = g->W * g->NV;
+    g->vt = LLVMVectorType(c->f32, (unsigned)g->W), g->vi = LLVMVectorType(c->i32, (unsigned)g->W);
+    g->X = keys ? s->q : s->k, g->Y = keys ? s->dout : s->v;
+    g->A = keys ? s->k : s->q, g->B = keys ? s->v : s->dout;
+    for (int r = 0; r < g->R; r++)
+        for (int v = 0; v < g->NV; v++) g->acc[r][v] = LLVMBuildAlloca(c->b, g->vt, "acc");
+}
+
+static LLVMValueRef scratch(CpuCg *c, LLVMValueRef floats) {
+    LLVMValueRef bytes = mul(c, floats, cpu_i64(c, 4));
+    bytes = LLVMBuildAnd(c->b, add(c, bytes, cpu_i64(c, 127)), cpu_i64(c, -64), ""); /* never 0 */
+    LLVMTypeRef aps[2] = {c->i64, c->i64};
+    return call(c, libc_fn(c, "aligned_alloc", c->ptr, aps, 2), (LLVMValueRef[]){cpu_i64(c, 64), bytes}, 2);
+}
+static LLVMValueRef at_offset(CpuCg *c, LLVMValueRef p, LLVMValueRef n) {
+    return LLVMBuildGEP2(c->b, c->f32, p, &n, 1, "");
+}
+
+/* The rows of the other side that see some lane of the block [l0, l0 + nl): queries from
+ * l0 - off on (lanes are keys), keys below l0 + nl + off (lanes are queries). */
+static void row_range(CpuCg *c, const Att *s, const Grad *g, LLVMValueRef l0, LLVMValueRef nl,
+                      LLVMValueRef *rlo, LLVMValueRef *rhi) {
+    LLVMValueRef zero = cpu_i64(c, 0);
+    *rlo = zero, *rhi = g->keys ? s->Tq : s->Tk;
+    if (s->causal && g->keys) *rlo = clamp(c, sub(c, l0, s->off), zero, s->Tq);
+    if (s->causal && !g->keys) *rhi = clamp(c, add(c, add(c, l0, nl), s->off), zero, s->Tk);
+}
+
+/* One group of R rows from s0 (the last may be short: its missing rows repeat row
+ * rhi - 1, all lanes masked). */
+typedef struct {
+    LLVMValueRef srow[R_MAX];
+    LLVMValueRef mask[R_MAX][NV_GRAD]; /* the lanes each row sees */
+} Rows;
+
+static void row_group(CpuCg *c, const Att *s, const Grad *g, LLVMValueRef s0, LLVMValueRef rhi,
+                      LLVMValueRef l0, LLVMValueRef nl, Rows *rw) {
+    LLVMValueRef zero = cpu_i64(c, 0), one = cpu_i64(c, 1), LB = cpu_i64(c, g->LB);
+    for (int r = 0; r < g->R; r++) {
+        LLVMValueRef row = add(c, s0, cpu_i64(c, r));
+        LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSLT, row, rhi, "");
+        rw->srow[r] = imin(c, row, sub(c, rhi, one));
+        /* causal: key <= query + off, i.e. lane <= row + off - l0 (keys) or
+         * lane >= row - off - l0 (queries) */
+        LLVMValueRef hi = LLVMBuildSelect(c->b, in, nl, zero, ""), lo = NULL;
+        if (s->causal && g->keys) hi = clamp(c, add(c, sub(c, add(c, row, s->off), l0), one), zero, hi);
+        if (s->causal && !g->keys) lo = vsplat(c, g, i32(c, clamp(c, sub(c, sub(c, row, s->off), l0), zero, LB)));
+        LLVMValueRef hiv = vsplat(c, g, i32(c, hi));
+        for (int v = 0; v < g->NV; v++) rw->mask[r][v] = lane_mask(c, g, lo, hiv, v);
+    }
+}
+
+/* x[r][v] = scale S + bias for the row group, S = X[rows] . at (lanes). */
+static void scores(CpuCg *c, const Att *s, const Grad *g, const Rows *rw, LLVMValueRef at,
+                   LLVMValueRef l0, LLVMValueRef nl, LLVMValueRef x[R_MAX][NV_GRAD]) {
+    tile_product(c, g, g->X, s->D, at, (LLVMValueRef *)rw->srow, x);
+    for (int r = 0; r < g->R; r++)
+        for (int v = 0; v < g->NV; v++) {
+            x[r][v] = LLVMBuildFMul(c->b, x[r][v], vsplat(c, g, fconst(c, s->scale)), "");
+            if (s->bias) x[r][v] = LLVMBuildFAdd(c->b, x[r][v], bias_vec(c, s, g, rw->srow[r], l0, nl, v), "");
+        }
+}
+
+/* lse over query rows [lo, hi): lanes are queries, keys go R at a time, and each lane
+ * keeps the online softmax's running max m and sum l in registers (see build_forward
+ * for the rules on -inf). */
+static void build_lse(CpuCg *c, Att *s) {
+    Grad g;
+    grad_init(c, s, &g, false);
+    LLVMValueRef ms[NV_GRAD], ls[NV_GRAD];
+    for (int v = 0; v < g.NV; v++) ms[v] = LLVMBuildAlloca(c->b, g.vt, "m"), ls[v] = LLVMBuildAlloca(c->b, g.vt, "l");
+    LLVMValueRef zero = cpu_i64(c, 0), LB = cpu_i64(c, g.LB), at_n = mul(c, s->D, LB);
+    LLVMValueRef vninf = vsplat(c, &g, fconst(c, -INFINITY)), v0 = LLVMConstNull(g.vt);
+    LLVMValueRef at = scratch(c, add(c, at_n, mul(c, LB, cpu_i64(c, 2))));
+    LLVMValueRef mo = at_offset(c, at, at_n), lo_ = at_offset(c, mo, LB);
+    CpuLoop lb, lr, lf;
+    LLVMValueRef l0 = cpu_loop_begin(c, &lb, c->lo, c->hi, false);
+    LLVMValueRef nl = imin(c, LB, sub(c, c->hi, l0));
+    pack_t(c, &g, at, g.A, s->D, l0, nl);
+    for (int v = 0; v < g.NV; v++) LLVMBuildStore(c->b, vninf, ms[v]), LLVMBuildStore(c->b, v0, ls[v]);
+    LLVMValueRef rlo, rhi;
+    row_range(c, s, &g, l0, nl, &rlo, &rhi);
+    LLVMValueRef s0 = cpu_loop_begin(c, &lr, rlo, rhi, false);
+    Rows rw;
+    row_group(c, s, &g, s0, rhi, l0, nl, &rw);
+    LLVMValueRef x[R_MAX][NV_GRAD];
+    scores(c, s, &g, &rw, at, l0, nl, x);
+    for (int v = 0; v < g.NV; v++) {
+        LLVMValueRef mold = LLVMBuildLoad2(c->b, g.vt, ms[v], ""), mnew = mold;
+        for (int r = 0; r < g.R; r++) {
+            x[r][v] = LLVMBuildSelect(c->b, rw.mask[r][v], x[r][v], vninf, "");
+            mnew = cpu_nanmax(c, mnew, x[r][v]);
+        }
+        LLVMValueRef muse = LLVMBuildSelect(c->b, is_ninf(c, mnew), v0, mnew, "");
+        LLVMValueRef alpha = LLVMBuildSelect(c->b, is_ninf(c, mold), v0, cpu_exp(c, LLVMBuildFSub(c->b, mold, mnew, "")), "");
+        LLVMValueRef l = LLVMBuildFMul(c->b, LLVMBuildLoad2(c->b, g.vt, ls[v], ""), alpha, "");
+        for (int r = 0; r < g.R; r++) l = LLVMBuildFAdd(c->b, l, cpu_exp(c, LLVMBuildFSub(c->b, x[r][v], muse, "")), "");
+        LLVMBuildStore(c->b, l, ls[v]), LLVMBuildStore(c->b, mnew, ms[v]);
+    }
+    cpu_loop_end(c, &lr, cpu_i64(c, g.R));
+    /* lse = max + log l (a row that saw no key: -inf, as log 0) */
+    for (int v = 0; v < g.NV; v++) {
+        vst(c, LLVMBuildLoad2(c->b, g.vt, ms[v], ""), mo, cpu_i64(c, v * g.W));
+        vst(c, LLVMBuildLoad2(c->b, g.vt, ls[v], ""), lo_, cpu_i64(c, v * g.W));
+    }
+    LLVMValueRef cc = cpu_loop_begin(c, &lf, zero, nl, false);
+    LLVMValueRef mm = cpu_load(c, c->f32, mo, cc), ll = cpu_load(c, c->f32, lo_, cc);
+    LLVMValueRef mu = LLVMBuildSelect(c->b, is_ninf(c, mm), fconst(c, 0), mm, "");
+    cpu_store(c, c->f32, LLVMBuildFAdd(c->b, mu, cpu_intrinsic(c, "llvm.log", c->f32, &ll, 1), ""), s->out, add(c, l0, cc));
+    cpu_loop_end(c, &lf, NULL);
+    cpu_loop_end(c, &lb, LB);
+    call(c, libc_fn(c, "free", c->voidt, &c->ptr, 1), &at, 1);
+}
+
 /* dk, dv or dq over lane rows [lo, hi) (keys, or queries for dq); see above. */
 static void build_grad(CpuCg *c, Att *s) {
-    Grad g = {.W = c->vec, .NV = NV_GRAD, .keys = s->mode != ATT_DQ};
-    g.R = g.W >= 16 ? 4 : 2; /* S, dP and the loads fit 32 zmm (16 ymm with AVX2) */
-    g.LB = g.W * g.NV;
-    g.vt = LLVMVectorType(c->f32, (unsigned)g.W), g.vi = LLVMVectorType(c->i32, (unsigned)g.W);
+    Grad g;
+    grad_init(c, s, &g, s->mode != ATT_DQ);
     bool dv = s->mode == ATT_DV;
-    g.X = g.keys ? s->q : s->k, g.Y = g.keys ? s->dout : s->v;
-    g.A = g.keys ? s->k : s->q, g.B = g.keys ? s->v : s->dout;
-    for (int r = 0; r < g.R; r++)
-        for (int v = 0; v < g.NV; v++) g.acc[r][v] = LLVMBuildAlloca(c->b, g.vt, "acc");
-    LLVMValueRef zero = cpu_i64(c, 0), one = cpu_i64(c, 1), LB = cpu_i64(c, g.LB);
+    LLVMValueRef zero = cpu_i64(c, 0), LB = cpu_i64(c, g.LB);
     LLVMValueRef ocols = dv ? s->Dv : s->D;
-    LLVMValueRef nrows = g.keys ? s->Tq : s->Tk;
     /* scratch: at [D, LB], bt [Dv, LB], acc [ocols, LB], lse and D per lane [LB] each
      * (dq), D per query [Tq] (dk) */
     LLVMValueRef at_n = mul(c, s->D, LB), bt_n = mul(c, s->Dv, LB), acc_n = mul(c, ocols, LB);
-    LLVMValueRef total = add(c, add(c, add(c, at_n, bt_n), add(c, acc_n, mul(c, LB, cpu_i64(c, 2)))), nrows);
-    LLVMValueRef bytes = LLVMBuildAnd(c->b, add(c, mul(c, total, cpu_i64(c, 4)), cpu_i64(c, 127)), cpu_i64(c, -64), "");
-    LLVMTypeRef aps[2] = {c->i64, c->i64};
-    LLVMValueRef buf = call(c, libc_fn(c, "aligned_alloc", c->ptr, aps, 2), (LLVMValueRef[]){cpu_i64(c, 64), bytes}, 2);
-    LLVMValueRef at = buf, bt = LLVMBuildGEP2(c->b, c->f32, at, &at_n, 1, "");
-    LLVMValueRef acc = LLVMBuildGEP2(c->b, c->f32, bt, &bt_n, 1, "");
-    LLVMValueRef lsev = LLVMBuildGEP2(c->b, c->f32, acc, &acc_n, 1, "");
-    LLVMValueRef dlane = LLVMBuildGEP2(c->b, c->f32, lsev, &LB, 1, "");
-    LLVMValueRef drow = LLVMBuildGEP2(c->b, c->f32, dlane, &LB, 1, "");
+    LLVMValueRef at = scratch(c, add(c, add(c, add(c, at_n, bt_n), add(c, acc_n, mul(c, LB, cpu_i64(c, 2)))), s->Tq));
+    LLVMValueRef bt = at_offset(c, at, at_n), acc = at_offset(c, bt, bt_n), lsev = at_offset(c, acc, acc_n);
+    LLVMValueRef dlane = at_offset(c, lsev, LB), drow = at_offset(c, dlane, LB);
     if (s->mode == ATT_DK) { /* D[i] = do[i].o[i] for the queries that see a key of [lo, hi) */
         LLVMValueRef first = s->causal ? clamp(c, sub(c, c->lo, s->off), zero, s->Tq) : zero;
         CpuLoop li;
@@ -434,49 +545,34 @@ static void build_grad(CpuCg *c, Att *s) {
         cpu_store(c, c->f32, dot(c, s, s->dout, row, s->o, row, s->Dv), dlane, cc);
         cpu_loop_end(c, &lz, NULL);
     }
-    /* the rows that see some lane of the block: queries >= l0 - off for keys, keys below
-     * l0 + nl + off for queries */
-    LLVMValueRef rlo = zero, rhi = nrows;
-    if (s->causal && g.keys) rlo = clamp(c, sub(c, l0, s->off), zero, s->Tq);
-    if (s->causal && !g.keys) rhi = clamp(c, add(c, add(c, l0, nl), s->off), zero, s->Tk);
+    LLVMValueRef rlo, rhi;
+    row_range(c, s, &g, l0, nl, &rlo, &rhi);
     LLVMValueRef s0 = cpu_loop_begin(c, &lr, rlo, rhi, false);
-    LLVMValueRef srow[R_MAX], lmin[R_MAX], lmax[R_MAX];
+    Rows rw;
+    row_group(c, s, &g, s0, rhi, l0, nl, &rw);
+    LLVMValueRef P[R_MAX][NV_GRAD];
+    scores(c, s, &g, &rw, at, l0, nl, P);
     for (int r = 0; r < g.R; r++) {
-        LLVMValueRef row = add(c, s0, cpu_i64(c, r));
-        LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSLT, row, rhi, "");
-        srow[r] = imin(c, row, sub(c, rhi, one));
-        /* visible lanes: key l0 + lane <= query + off */
-        LLVMValueRef hi = LLVMBuildSelect(c->b, in, nl, zero, ""), lo = NULL;
-        if (s->causal && g.keys) hi = clamp(c, add(c, sub(c, add(c, row, s->off), l0), one), zero, hi);
-        if (s->causal && !g.keys) lo = vsplat(c, &g, i32(c, clamp(c, sub(c, sub(c, row, s->off), l0), zero, LB)));
-        lmin[r] = lo, lmax[r] = vsplat(c, &g, i32(c, hi));
-    }
-    LLVMValueRef S[R_MAX][NV_GRAD], P[R_MAX][NV_GRAD], mask[R_MAX][NV_GRAD];
-    tile_product(c, &g, g.X, s->D, at, srow, S);
-    for (int r = 0; r < g.R; r++) {
-        LLVMValueRef lse_r = g.keys ? vsplat(c, &g, cpu_load(c, c->f32, s->lse, srow[r])) : NULL;
+        LLVMValueRef lse_r = g.keys ? vsplat(c, &g, cpu_load(c, c->f32, s->lse, rw.srow[r])) : NULL;
         for (int v = 0; v < g.NV; v++) {
-            LLVMValueRef x = LLVMBuildFMul(c->b, S[r][v], vsplat(c, &g, fconst(c, s->scale)), "");
-            if (s->bias) x = LLVMBuildFAdd(c->b, x, bias_vec(c, s, &g, srow[r], l0, nl, v), "");
-            x = LLVMBuildFSub(c->b, x, lse_r ? lse_r : vld(c, &g, lsev, cpu_i64(c, v * g.W)), "");
-            mask[r][v] = lane_mask(c, &g, lmin[r], lmax[r], v);
-            P[r][v] = LLVMBuildSelect(c->b, mask[r][v], cpu_exp(c, x), LLVMConstNull(g.vt), "");
+            LLVMValueRef x = LLVMBuildFSub(c->b, P[r][v], lse_r ? lse_r : vld(c, &g, lsev, cpu_i64(c, v * g.W)), "");
+            P[r][v] = LLVMBuildSelect(c->b, rw.mask[r][v], cpu_exp(c, x), LLVMConstNull(g.vt), "");
         }
     }
     if (dv) {
-        tile_update(c, &g, acc, g.Y, s->Dv, srow, P);
+        tile_update(c, &g, acc, g.Y, s->Dv, rw.srow, P);
     } else {
-        LLVMValueRef dP[R_MAX][NV_GRAD], dS[R_MAX][NV_GRAD];
-        tile_product(c, &g, g.Y, s->Dv, bt, srow, dP);
+        LLVMValueRef dP[R_MAX][NV_GRAD];
+        tile_product(c, &g, g.Y, s->Dv, bt, rw.srow, dP);
         for (int r = 0; r < g.R; r++) {
-            LLVMValueRef d_r = g.keys ? vsplat(c, &g, cpu_load(c, c->f32, drow, srow[r])) : NULL;
+            LLVMValueRef d_r = g.keys ? vsplat(c, &g, cpu_load(c, c->f32, drow, rw.srow[r])) : NULL;
             for (int v = 0; v < g.NV; v++) {
                 LLVMValueRef d = d_r ? d_r : vld(c, &g, dlane, cpu_i64(c, v * g.W));
                 LLVMValueRef x = LLVMBuildFMul(c->b, P[r][v], LLVMBuildFSub(c->b, dP[r][v], d, ""), "");
-                dS[r][v] = LLVMBuildSelect(c->b, mask[r][v], x, LLVMConstNull(g.vt), "");
+                dP[r][v] = LLVMBuildSelect(c->b, rw.mask[r][v], x, LLVMConstNull(g.vt), ""); /* dS */
             }
         }
-        tile_update(c, &g, acc, g.X, s->D, srow, dS);
+        tile_update(c, &g, acc, g.X, s->D, rw.srow, dP);
     }
     cpu_loop_end(c, &lr, cpu_i64(c, g.R));
     /* out[l0 + c, e] = acc[e, c], scaled for dk and dq */
@@ -489,7 +585,7 @@ static void build_grad(CpuCg *c, Att *s) {
     cpu_loop_end(c, &le, NULL);
     cpu_loop_end(c, &lo_, NULL);
     cpu_loop_end(c, &lb, LB);
-    call(c, libc_fn(c, "free", c->voidt, &c->ptr, 1), &buf, 1);
+    call(c, libc_fn(c, "free", c->voidt, &c->ptr, 1), &at, 1);
 }
 
 void cpu_cg_attention(CpuCg *c, const IrValue *v, const char *name) {
@@ -517,8 +613,10 @@ void cpu_cg_attention(CpuCg *c, const IrValue *v, const char *name) {
     if (s.mode != ATT_LSE) s.v = cpu_buf(c, 3);
     if (base == 6) s.o = cpu_buf(c, 4), s.dout = cpu_buf(c, 5), s.lse = cpu_buf(c, 6);
     if (s.bias) s.bp = cpu_buf(c, base + 1);
-    if (s.mode <= ATT_LSE)
+    if (s.mode == ATT_FWD)
         build_forward(c, &s);
+    else if (s.mode == ATT_LSE)
+        build_lse(c, &s);
     else
         build_grad(c, &s);
     cpu_fn_end(c);
