@@ -17,15 +17,17 @@
  * Causal masking never computes a hidden score: row i stops at key i + Tk - Tq, and a
  * key block that row i cannot see is skipped.
  *
- * The backward kernels recompute S from q, k and the saved lse. dq walks key blocks per
- * query block like the forward; dk and dv own a block of key rows each and walk the
- * queries that see them (so threads never write the same row), recomputing D[i] once
- * per query and key block.
+ * lse and the gradients recompute S from q and k (the gradients exp it with the saved
+ * lse) in *lane blocks* (see build_grad): vectors run along one side (queries for lse
+ * and dq, keys for dk and dv), LB = 2 vectors wide, and the other side goes R rows at a
+ * time, its scalars broadcast, so every product is a small register-tiled matmul with
+ * no horizontal sum: S, dP = do v^T and the accumulation of dS q, dS k or P do into a
+ * [D, LB] block that stays in L1. A call owns its lanes' output rows, so threads never
+ * write the same row, and causal masking skips the rows that see none of a block.
  *
- * Vectorization: the inner loops (dot products over D and Dv, the exp of a score block,
- * the axpy of a value row into an output row) carry llvm.loop.vectorize.enable, which
- * also lets LLVM reorder the f32 sums (see codegen.c); dot products use llvm.fmuladd so
- * they become FMAs.
+ * Vectorization: the forward's inner loops carry llvm.loop.vectorize.enable, which also
+ * lets LLVM reorder the f32 sums (see codegen.c); lse and the gradients are written with
+ * explicit <W x float> vectors (W = 16 with AVX-512, 8 with AVX2) and llvm.fma.
  *
  * Decision a newcomer may question: a row that sees no key at all (every key hidden by
  * the causal mask or by -inf bias) gives NaN in o and -inf in lse, as the unfused softmax
@@ -136,7 +138,7 @@ static LLVMValueRef call(CpuCg *c, LLVMValueRef f, LLVMValueRef *args, int n) {
     return LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, args, (unsigned)n, "");
 }
 
-/* forward and lse over query rows [lo, hi).
+/* forward over query rows [lo, hi).
  * The keys this call needs are first packed transposed, kt[d * ldt + j] = k[j, d] with
  * zeros past the last key up to a multiple of KB, so that a row's scores for a key block
  * are KB-wide vectors: sacc[c] += q[i, d] kt[d, j0 + c] over d, with sacc (a KB-float stack
@@ -145,13 +147,12 @@ static LLVMValueRef call(CpuCg *c, LLVMValueRef f, LLVMValueRef *args, int n) {
  * when Dv is a compile-time constant; with a symbolic Dv (or a huge one) the output rows
  * themselves are the accumulator. */
 static void build_forward(CpuCg *c, Att *s) {
-    bool lse = s->mode == ATT_LSE;
     LLVMValueRef m = LLVMBuildArrayAlloca(c->b, c->f32, cpu_i64(c, QB), "m");
     LLVMValueRef l = LLVMBuildArrayAlloca(c->b, c->f32, cpu_i64(c, QB), "l");
     LLVMValueRef sb = LLVMBuildArrayAlloca(c->b, c->f32, cpu_i64(c, KB), "s");
     LLVMValueRef sacc = LLVMBuildArrayAlloca(c->b, c->f32, cpu_i64(c, KB), "sacc");
     LLVMValueRef mx = LLVMBuildAlloca(c->b, c->f32, "bm"), ps = LLVMBuildAlloca(c->b, c->f32, "ps");
-    bool local = !lse && LLVMIsConstant(s->Dv) && LLVMConstIntGetSExtValue(s->Dv) * QB <= 16384;
+    bool local = LLVMIsConstant(s->Dv) && LLVMConstIntGetSExtValue(s->Dv) * QB <= 16384;
     LLVMValueRef acc = local ? LLVMBuildArrayAlloca(c->b, c->f32, mul(c, s->Dv, cpu_i64(c, QB)), "acc") : s->out;
     LLVMValueRef zero = cpu_i64(c, 0), ninf = fconst(c, -INFINITY), f0 = fconst(c, 0);
     /* pack the keys rows [lo, hi) can see */
@@ -181,7 +182,7 @@ static void build_forward(CpuCg *c, Att *s) {
     LLVMValueRef r = cpu_loop_begin(c, &lr, zero, nq, false);
     cpu_store(c, c->f32, ninf, m, r);
     cpu_store(c, c->f32, f0, l, r);
-    if (!lse) fill(c, acc, add(c, abase, mul(c, r, s->Dv)), f0, s->Dv);
+    fill(c, acc, add(c, abase, mul(c, r, s->Dv)), f0, s->Dv);
     cpu_loop_end(c, &lr, NULL);
     /* keys any row of the block sees: below i0 + nq + Tk - Tq when causal */
     LLVMValueRef kend = s->causal ? imax(c, zero, imin(c, s->Tk, add(c, add(c, i0, nq), s->off))) : s->Tk;
@@ -222,38 +223,30 @@ static void build_forward(CpuCg *c, Att *s) {
     cpu_loop_end(c, &lc3, NULL);
     cpu_store(c, c->f32, fmuladd(c, cpu_load(c, c->f32, l, r), alpha, get(c, ps)), l, r);
     cpu_store(c, c->f32, mnew, m, r);
-    if (!lse) {
-        LLVMValueRef arow = add(c, abase, mul(c, r, s->Dv));
-        CpuLoop le;
-        LLVMValueRef e = cpu_loop_begin(c, &le, zero, s->Dv, true);
-        LLVMValueRef ai = add(c, arow, e);
-        cpu_store(c, c->f32, LLVMBuildFMul(c->b, cpu_load(c, c->f32, acc, ai), alpha, ""), acc, ai);
-        cpu_loop_end(c, &le, NULL);
-        cc = cpu_loop_begin(c, &lc4, zero, nkr, false);
-        axpy(c, acc, arow, cpu_load(c, c->f32, sb, cc), s->v, mul(c, add(c, j0, cc), s->Dv), s->Dv);
-        cpu_loop_end(c, &lc4, NULL);
-    }
+    LLVMValueRef arow = add(c, abase, mul(c, r, s->Dv));
+    CpuLoop ls;
+    LLVMValueRef e = cpu_loop_begin(c, &ls, zero, s->Dv, true);
+    LLVMValueRef ai = add(c, arow, e);
+    cpu_store(c, c->f32, LLVMBuildFMul(c->b, cpu_load(c, c->f32, acc, ai), alpha, ""), acc, ai);
+    cpu_loop_end(c, &ls, NULL);
+    cc = cpu_loop_begin(c, &lc4, zero, nkr, false);
+    axpy(c, acc, arow, cpu_load(c, c->f32, sb, cc), s->v, mul(c, add(c, j0, cc), s->Dv), s->Dv);
+    cpu_loop_end(c, &lc4, NULL);
     if_end(c, skip);
     cpu_loop_end(c, &lr2, NULL);
     cpu_loop_end(c, &lj, cpu_i64(c, KB));
-    /* o = acc / l (0/0 = NaN for a row that saw no key; Tk = 0 gives 0, the empty sum),
-     * lse = max + log l */
+    /* o = acc / l (0/0 = NaN for a row that saw no key; Tk = 0 gives 0, the empty sum) */
     r = cpu_loop_begin(c, &lf, zero, nq, false);
     i = add(c, i0, r);
     LLVMValueRef lr_ = cpu_load(c, c->f32, l, r);
-    if (lse) {
-        LLVMValueRef mm = cpu_load(c, c->f32, m, r);
-        LLVMValueRef mu = LLVMBuildSelect(c->b, is_ninf(c, mm), f0, mm, "");
-        cpu_store(c, c->f32, LLVMBuildFAdd(c->b, mu, cpu_intrinsic(c, "llvm.log", c->f32, &lr_, 1), ""), s->out, i);
-    } else {
-        LLVMValueRef none = LLVMBuildICmp(c->b, LLVMIntEQ, s->Tk, zero, "");
-        LLVMValueRef den = LLVMBuildSelect(c->b, none, fconst(c, 1), lr_, "");
-        LLVMValueRef orow = mul(c, i, s->Dv), arow = add(c, abase, mul(c, r, s->Dv));
-        CpuLoop le;
-        LLVMValueRef e = cpu_loop_begin(c, &le, zero, s->Dv, true);
-        cpu_store(c, c->f32, LLVMBuildFDiv(c->b, cpu_load(c, c->f32, acc, add(c, arow, e)), den, ""), s->out, add(c, orow, e));
-        cpu_loop_end(c, &le, NULL);
-    }
+    LLVMValueRef none = LLVMBuildICmp(c->b, LLVMIntEQ, s->Tk, zero, "");
+    LLVMValueRef den = LLVMBuildSelect(c->b, none, fconst(c, 1), lr_, "");
+    LLVMValueRef orow = mul(c, i, s->Dv);
+    arow = add(c, abase, mul(c, r, s->Dv));
+    CpuLoop le;
+    e = cpu_loop_begin(c, &le, zero, s->Dv, true);
+    cpu_store(c, c->f32, LLVMBuildFDiv(c->b, cpu_load(c, c->f32, acc, add(c, arow, e)), den, ""), s->out, add(c, orow, e));
+    cpu_loop_end(c, &le, NULL);
     cpu_loop_end(c, &lf, NULL);
     cpu_loop_end(c, &lq, cpu_i64(c, QB));
     call(c, libc_fn(c, "free", c->voidt, &c->ptr, 1), &kt, 1);
