@@ -321,7 +321,7 @@ static void pack_t(CpuCg *c, const Grad *g, LLVMValueRef dst, LLVMValueRef src, 
 
 /* t[r][v] = Σ_e rows[srow[r] n + e] pk[e LB + v W ..] over e < n: R rows x LB lanes. */
 static void tile_product(CpuCg *c, const Grad *g, LLVMValueRef rows, LLVMValueRef n, LLVMValueRef pk,
-                         LLVMValueRef *srow, LLVMValueRef t[R_MAX][NV_GRAD]) {
+                         LLVMValueRef const *srow, LLVMValueRef t[R_MAX][NV_GRAD]) {
     LLVMValueRef rbase[R_MAX];
     for (int r = 0; r < g->R; r++) {
         rbase[r] = mul(c, srow[r], n);
@@ -343,7 +343,7 @@ static void tile_product(CpuCg *c, const Grad *g, LLVMValueRef rows, LLVMValueRe
 
 /* acc[e LB + v W ..] += Σ_r rows[srow[r] n + e] t[r][v] over e < n, rows in order. */
 static void tile_update(CpuCg *c, const Grad *g, LLVMValueRef acc, LLVMValueRef rows, LLVMValueRef n,
-                        LLVMValueRef *srow, LLVMValueRef t[R_MAX][NV_GRAD]) {
+                        LLVMValueRef const *srow, LLVMValueRef t[R_MAX][NV_GRAD]) {
     LLVMValueRef rbase[R_MAX];
     for (int r = 0; r < g->R; r++) rbase[r] = mul(c, srow[r], n);
     CpuLoop l;
@@ -442,7 +442,7 @@ static void row_group(CpuCg *c, const Att *s, const Grad *g, LLVMValueRef s0, LL
 /* x[r][v] = scale S + bias for the row group, S = X[rows] . at (lanes). */
 static void scores(CpuCg *c, const Att *s, const Grad *g, const Rows *rw, LLVMValueRef at,
                    LLVMValueRef l0, LLVMValueRef nl, LLVMValueRef x[R_MAX][NV_GRAD]) {
-    tile_product(c, g, g->X, s->D, at, (LLVMValueRef *)rw->srow, x);
+    tile_product(c, g, g->X, s->D, at, rw->srow, x);
     for (int r = 0; r < g->R; r++)
         for (int v = 0; v < g->NV; v++) {
             x[r][v] = LLVMBuildFMul(c->b, x[r][v], vsplat(c, g, fconst(c, s->scale)), "");
