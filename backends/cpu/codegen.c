@@ -104,35 +104,51 @@ static LLVMValueRef nan_minmax(CpuCg *c, bool is_max, LLVMValueRef a, LLVMValueR
     return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUNO, b, b, ""), b, t, "");
 }
 
+/* A constant of type t (f32 or i32, or a vector of them: the value in every lane). */
+static LLVMValueRef splat_const(LLVMTypeRef t, LLVMValueRef scalar) {
+    if (LLVMGetTypeKind(t) != LLVMVectorTypeKind) return scalar;
+    unsigned n = LLVMGetVectorSize(t);
+    LLVMValueRef lanes[64];
+    for (unsigned i = 0; i < n; i++) lanes[i] = scalar;
+    return LLVMConstVector(lanes, n);
+}
+
 /* exp(x) in f32 without a libm call, so that loops around it vectorize (the LLVM 16 C
  * API has no vector math library to map llvm.exp onto). Cephes' expf: n = round(x log2 e),
  * r = x - n ln 2 (ln 2 in two parts), exp(r) by a degree-6 polynomial on |r| <= ln2/2,
  * times 2^n built from exponent bits in two halves so that results down to the
  * subnormals and up to overflow come out right. Within 2 ulp of the true value; x is
- * clamped to [-104, 88.73] (exp is 0 below and inf above in f32); NaN stays NaN. */
+ * clamped to [-104, 88.73] (exp is 0 below and inf above in f32); NaN stays NaN.
+ * x is f32 or a vector of f32: every constant takes x's shape. */
 static LLVMValueRef vexp(CpuCg *c, LLVMValueRef x) {
-    LLVMValueRef lo = fconst_(c, -104.0), hi = fconst_(c, 88.73);
+    LLVMTypeRef ft = LLVMTypeOf(x), it = c->i32;
+    if (LLVMGetTypeKind(ft) == LLVMVectorTypeKind) it = LLVMVectorType(c->i32, LLVMGetVectorSize(ft));
+#define KF(v) splat_const(ft, fconst_(c, (v)))
+#define KI(v) splat_const(it, LLVMConstInt(c->i32, (v), 0))
+    LLVMValueRef lo = KF(-104.0), hi = KF(88.73);
     LLVMValueRef xc = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, lo, ""), lo, x, "");
     xc = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, xc, hi, ""), hi, xc, "");
-    LLVMValueRef t = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, xc, fconst_(c, 1.44269504088896341), ""),
-                                   fconst_(c, 0.5), "");
-    LLVMValueRef n = cpu_intrinsic(c, "llvm.floor", c->f32, &t, 1);
-    LLVMValueRef r = LLVMBuildFSub(c->b, xc, LLVMBuildFMul(c->b, n, fconst_(c, 0.693359375), ""), "");
-    r = LLVMBuildFAdd(c->b, r, LLVMBuildFMul(c->b, n, fconst_(c, 2.12194440e-4), ""), "");
+    LLVMValueRef t = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, xc, KF(1.44269504088896341), ""),
+                                   KF(0.5), "");
+    LLVMValueRef n = cpu_intrinsic(c, "llvm.floor", ft, &t, 1);
+    LLVMValueRef r = LLVMBuildFSub(c->b, xc, LLVMBuildFMul(c->b, n, KF(0.693359375), ""), "");
+    r = LLVMBuildFAdd(c->b, r, LLVMBuildFMul(c->b, n, KF(2.12194440e-4), ""), "");
     static const double k[6] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
                                 4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
-    LLVMValueRef p = fconst_(c, k[0]);
-    for (int i = 1; i < 6; i++) p = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, p, r, ""), fconst_(c, k[i]), "");
+    LLVMValueRef p = KF(k[0]);
+    for (int i = 1; i < 6; i++) p = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, p, r, ""), KF(k[i]), "");
     p = LLVMBuildFMul(c->b, p, LLVMBuildFMul(c->b, r, r, ""), "");
-    p = LLVMBuildFAdd(c->b, LLVMBuildFAdd(c->b, p, r, ""), fconst_(c, 1.0), "");
-    LLVMValueRef ni = LLVMBuildFPToSI(c->b, n, c->i32, "");
-    LLVMValueRef e1 = LLVMBuildAShr(c->b, ni, LLVMConstInt(c->i32, 1, 0), "");
+    p = LLVMBuildFAdd(c->b, LLVMBuildFAdd(c->b, p, r, ""), KF(1.0), "");
+    LLVMValueRef ni = LLVMBuildFPToSI(c->b, n, it, "");
+    LLVMValueRef e1 = LLVMBuildAShr(c->b, ni, KI(1), "");
     LLVMValueRef e2 = LLVMBuildSub(c->b, ni, e1, "");
-    LLVMValueRef bias = LLVMConstInt(c->i32, 127, 0), sh = LLVMConstInt(c->i32, 23, 0);
-    LLVMValueRef s1 = LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, e1, bias, ""), sh, ""), c->f32, "");
-    LLVMValueRef s2 = LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, e2, bias, ""), sh, ""), c->f32, "");
+    LLVMValueRef bias = KI(127), sh = KI(23);
+    LLVMValueRef s1 = LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, e1, bias, ""), sh, ""), ft, "");
+    LLVMValueRef s2 = LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, e2, bias, ""), sh, ""), ft, "");
     LLVMValueRef res = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, p, s1, ""), s2, "");
     return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUNO, x, x, ""), x, res, "");
+#undef KF
+#undef KI
 }
 
 LLVMValueRef cpu_exp(CpuCg *c, LLVMValueRef x) { return vexp(c, x); }

@@ -138,7 +138,7 @@ LLVMValueRef cpu_load(CpuCg *c, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef i
 void cpu_store(CpuCg *c, LLVMTypeRef t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx);
 LLVMValueRef cpu_intrinsic(CpuCg *c, const char *name, LLVMTypeRef overload,
                            LLVMValueRef *args, int nargs);
-LLVMValueRef cpu_exp(CpuCg *c, LLVMValueRef x);                    /* f32 exp, vectorizable */
+LLVMValueRef cpu_exp(CpuCg *c, LLVMValueRef x); /* f32 (or f32 vector) exp, vectorizable */
 LLVMValueRef cpu_nanmax(CpuCg *c, LLVMValueRef a, LLVMValueRef b); /* max propagating NaN */
 
 /* ---- target, optimisation, JIT (jit.c) ---- */
