@@ -493,6 +493,43 @@ static bool body_matmul_ok(const IrFunc *b, const IrValue *mm, char *err, size_t
     return true;
 }
 
+const IrValue *ir_body_row_head(const IrFunc *body) {
+    for (const IrValue *v = body->first; v; v = v->next)
+        if (v->op == OP_SOFTMAX || v->op == OP_LOG_SOFTMAX) return v;
+    return NULL;
+}
+
+/* A body with a softmax or log_softmax (made by fuse-elementwise) is a row op with an
+ * epilogue: the kernel computes each row's max and sum of exponentials, then evaluates
+ * the elementwise ops on each probability as it is stored. That needs the softmax over
+ * the last axis of a parameter, in f32, and one result element per softmax element: the
+ * body returns the softmax's type, with no matmul and no reduction. */
+static bool body_row_head_ok(const IrFunc *b, const IrValue *h, char *err, size_t errlen) {
+    TypeStrs ts;
+    int nh = 0;
+    for (const IrValue *v = b->first; v; v = v->next) nh += v->op == OP_SOFTMAX || v->op == OP_LOG_SOFTMAX;
+    if (nh > 1) FAIL("fused @%s: a body holds at most one softmax or log_softmax, this one has %d", b->name, nh);
+    if (ir_body_matmul(b)) FAIL("fused @%s: a body holds a matmul or a %s, not both", b->name, ir_op_name(h->op));
+    if (h->args[0]->op != OP_INPUT || h->type.dtype != DT_F32 || h->attrs.axis != h->type.rank - 1)
+        FAIL("fused @%s: its %s must be over the last axis of an f32 parameter", b->name, ir_op_name(h->op));
+    if (!ir_type_eq(&h->type, &b->results[0]->type) || (ir_op_flags(b->results[0]->op) & F_REDUCE))
+        FAIL("fused @%s: a body with a %s must return a tensor of its type %s, not %s", b->name,
+             ir_op_name(h->op), tstr(&ts, 0, &h->type), tstr(&ts, 1, &b->results[0]->type));
+    return true;
+}
+
+/* An arange in a body stands for each element's index along the last axis of the
+ * iteration space (the result's, or a final reduction's operand's): its length must be
+ * that axis's, and a matmul's epilogue, which runs on blocks, has none. */
+static bool body_arange_ok(const IrFunc *b, const IrValue *v, char *err, size_t errlen) {
+    const IrValue *r = b->results[0];
+    const IrType *it = (ir_op_flags(r->op) & F_REDUCE) ? &r->args[0]->type : &r->type;
+    if (ir_body_matmul(b) || it->rank < 1 || !ir_dim_eq(v->type.dims[0], it->dims[it->rank - 1]))
+        FAIL("fused @%s: an arange in a body must have the length of the last axis of the body's "
+             "iteration space, and no matmul beside it", b->name);
+    return true;
+}
+
 /* The body's parameter types are the operand types and its one result is the given type
  * (the verifier checks which ops a body may hold). */
 static bool infer_fused(RULE_ARGS) {
@@ -510,20 +547,24 @@ static bool infer_fused(RULE_ARGS) {
     if (!ir_type_eq(&b->results[0]->type, given))
         FAIL("fused @%s gives %s but its body returns %s", b->name, tstr(&ts, 0, given),
              tstr(&ts, 1, &b->results[0]->type));
-    /* what one kernel computes: elementwise ops and scalar constants, and at most one
-     * reduction, which is the result; or a matmul with an elementwise epilogue */
-    const IrValue *mm = ir_body_matmul(b);
+    /* what one kernel computes: elementwise ops, aranges and scalar constants, and at
+     * most one reduction, which is the result; or a matmul, or a softmax over the last
+     * axis, with an elementwise epilogue */
+    const IrValue *mm = ir_body_matmul(b), *head = ir_body_row_head(b);
     if (mm && !body_matmul_ok(b, mm, err, errlen)) return false;
+    if (head && !body_row_head_ok(b, head, err, errlen)) return false;
     int k = 0;
     for (const IrValue *v = b->first; v; v = v->next, k++) {
         unsigned fl = ir_op_flags(v->op);
         bool ok = v->op == OP_INPUT || (fl & (F_UNARY | F_BINARY | F_ELEMENTWISE)) ||
                   (v->op == OP_CONSTANT && v->type.rank == 0) || ((fl & F_REDUCE) && v == b->results[0]) ||
-                  (mm && (v->op == OP_MATMUL || v->op == OP_TRANSPOSE));
+                  (mm && (v->op == OP_MATMUL || v->op == OP_TRANSPOSE)) || v == head || v->op == OP_ARANGE;
         if (!ok)
-            FAIL("fused @%s: its value %d (%s) cannot be part of a fused body (elementwise ops, scalar "
-                 "constants and one final reduction, or one matmul and its elementwise epilogue)",
+            FAIL("fused @%s: its value %d (%s) cannot be part of a fused body (elementwise ops, aranges, "
+                 "scalar constants and one final reduction, or one matmul or last-axis softmax and its "
+                 "elementwise epilogue)",
                  b->name, k - b->nparams, ir_op_name(v->op));
+        if (v->op == OP_ARANGE && !body_arange_ok(b, v, err, errlen)) return false;
     }
     *out = *given;
     return true;

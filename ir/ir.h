@@ -173,6 +173,9 @@ IrFunc *ir_module_add_func_before(IrModule *m, const char *name, IrFunc *before)
 bool ir_func_is_body(const IrFunc *f);
 /* The matmul of a fused body (fuse-matmul's epilogue form), or NULL (ir/infer.c). */
 const IrValue *ir_body_matmul(const IrFunc *body);
+/* The softmax or log_softmax heading a fused body (a row op with an elementwise epilogue,
+ * made by fuse-elementwise), or NULL (ir/infer.c). */
+const IrValue *ir_body_row_head(const IrFunc *body);
 /* Whether t is a transpose that swaps the last two axes only (what `w^T` lowers to). */
 bool ir_is_swap_last2(const IrValue *t);
 IrValue *ir_func_add_param(IrFunc *f, const char *name, const IrType *t);

@@ -45,6 +45,29 @@ static bool is_elementwise(const IrValue *v) {
 
 static bool is_scalar_constant(const IrValue *v) { return v->op == OP_CONSTANT && v->type.rank == 0; }
 
+/* A softmax or log_softmax over the last axis, in f32: it may head a group whose root has
+ * its type (an epilogue on each probability as the row kernel stores it). */
+static bool is_row_head(const IrValue *v) {
+    return (v->op == OP_SOFTMAX || v->op == OP_LOG_SOFTMAX) && v->type.dtype == DT_F32 &&
+           v->attrs.axis == v->type.rank - 1;
+}
+
+/* The shape a group rooted at root iterates over: the root's, or a reduction's operand's. */
+static const IrType *iter_type(const IrValue *root) {
+    return (ir_op_flags(root->op) & F_REDUCE) ? &root->args[0]->type : &root->type;
+}
+
+/* Whether v may join the group rooted at root, which holds a row head already or not.
+ * An arange joins when it runs along the iteration's last axis: in a body its value is
+ * the element's index along that axis. */
+static bool may_join(const IrValue *v, const IrValue *root, bool has_head) {
+    if (is_elementwise(v)) return true;
+    const IrType *it = iter_type(root);
+    if (v->op == OP_ARANGE)
+        return it->rank >= 1 && ir_dim_eq(v->type.dims[0], it->dims[it->rank - 1]);
+    return is_row_head(v) && !has_head && !(ir_op_flags(root->op) & F_REDUCE) && ir_type_eq(&v->type, &root->type);
+}
+
 /* A reduction fed by an elementwise op, over trailing axes (a row reduction, or all axes):
  * the kernel then walks each output's elements contiguously, and the chain feeding it is
  * computed on the fly instead of stored. */
@@ -97,15 +120,18 @@ static int count_new_operands(const Ctx *c, int g, const IrValue *cand, IrValue 
     return extra;
 }
 
-/* Grows group g from root; returns the lowest member id. */
+/* Grows group g from root; returns the lowest member id. A row head's operand stays
+ * outside (the row kernel reads it whole), so its operands are not counted as used
+ * inside. */
 static int grow(Ctx *c, IrValue *root, int g) {
     c->group[root->id] = g;
     for (int i = 0; i < root->nargs; i++)
         if (root->args[i]->op != OP_INPUT) c->inner_uses[root->args[i]->id]++;
     int lo = root->id;
+    bool has_head = false;
     for (int id = root->id - 1; id >= 0; id--) {
         IrValue *v = c->vals[id];
-        if (c->inner_uses[id] == 0 || c->group[id] >= 0 || c->result[id] || !is_elementwise(v) ||
+        if (c->inner_uses[id] == 0 || c->group[id] >= 0 || c->result[id] || !may_join(v, root, has_head) ||
             c->inner_uses[id] != v->uses)
             continue;
         /* the operands the group would read from outside if v joined */
@@ -114,6 +140,10 @@ static int grow(Ctx *c, IrValue *root, int g) {
         if (nops - 1 + count_new_operands(c, g, v, ops, nops) > FUSE_MAX_INPUTS) continue;
         c->group[id] = g;
         lo = id;
+        if (is_row_head(v)) {
+            has_head = true;
+            continue;
+        }
         for (int i = 0; i < v->nargs; i++)
             if (v->args[i]->op != OP_INPUT) c->inner_uses[v->args[i]->id]++;
     }

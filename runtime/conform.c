@@ -312,6 +312,32 @@ static const Case cases[] = {
     {"fused max of tanh over the last axis f32[4, 3, 29]", "f32[4, 3, 29]",
      "%t = tanh %a0 : f32[4, 3, 29]\n    %r = max %t {axes = [2]} : f32[4, 3]",
      "f32[4, 3]", MATH, -3, 3, 0, NULL, false, true},
+    /* a softmax over the last axis heading a fused body (fuse-elementwise): the epilogue
+     * runs on each probability as the row kernel stores it. The cross-entropy gradient
+     * (p - onehot(t)) * g / n, targets t = (a1 + 8) * V/16 in [0, V), the one-hot from
+     * an arange in the body. K as for softmax (the row's sum of exponentials). */
+    {"fused softmax f32[7, 50257] - onehot, * g / n (cross-entropy gradient)", "f32[7, 50257]; f32[7, 1]; f32[]",
+     "%p = softmax %a0 {axis = 1} : f32[7, 50257]\n    %c = arange : i32[50257]\n"
+     "    %k = constant {value = 8} : f32[]\n    %u = add %a1, %k : f32[7, 1]\n"
+     "    %kv = constant {value = 3141.0625} : f32[]\n    %v = mul %u, %kv : f32[7, 1]\n"
+     "    %t = cast %v : i32[7, 1]\n    %h = eq %t, %c : i32[7, 50257]\n    %o = cast %h : f32[7, 50257]\n"
+     "    %d = sub %p, %o : f32[7, 50257]\n    %n = constant {value = 7} : f32[]\n"
+     "    %s = div %a2, %n : f32[]\n    %r = mul %d, %s : f32[7, 50257]",
+     "f32[7, 50257]", NN, -8, 8, 50257, NULL, false, true},
+    {"fused softmax f32[2, 3, 13] - onehot, * g / n (cross-entropy gradient)", "f32[2, 3, 13]; f32[2, 3, 1]; f32[]",
+     "%p = softmax %a0 {axis = 2} : f32[2, 3, 13]\n    %c = arange : i32[13]\n"
+     "    %k = constant {value = 8} : f32[]\n    %u = add %a1, %k : f32[2, 3, 1]\n"
+     "    %kv = constant {value = 0.8125} : f32[]\n    %v = mul %u, %kv : f32[2, 3, 1]\n"
+     "    %t = cast %v : i32[2, 3, 1]\n    %h = eq %t, %c : i32[2, 3, 13]\n    %o = cast %h : f32[2, 3, 13]\n"
+     "    %d = sub %p, %o : f32[2, 3, 13]\n    %n = constant {value = 6} : f32[]\n"
+     "    %s = div %a2, %n : f32[]\n    %r = mul %d, %s : f32[2, 3, 13]",
+     "f32[2, 3, 13]", NN, -8, 8, 13, NULL, false, true},
+    {"fused log_softmax f32[B, 37] * w[37] + b[B, 1] (B=5)", "f32[B, 37]; f32[37]; f32[B, 1]",
+     "%p = log_softmax %a0 {axis = 1} : f32[B, 37]\n    %m = mul %p, %a1 : f32[B, 37]\n"
+     "    %r = add %m, %a2 : f32[B, 37]", "f32[B, 37]", NN, -8, 8, 37 * 8, "B=5", false, true},
+    {"fused softmax f32[3, 5000] - x (its operand read again)", "f32[3, 5000]",
+     "%p = softmax %a0 {axis = 1} : f32[3, 5000]\n    %r = sub %p, %a0 : f32[3, 5000]",
+     "f32[3, 5000]", NN, -8, 8, 5000, NULL, false, true},
     /* fused attention (q, k, v in [-1, 1]; a padding bias of -inf on ~20% of keys, key 0
      * always visible so that every causal row sees a key; see NN above for K) */
     ATT("attention f32[1, 1, 1, 1] (sizes 1)", "f32[1, 1, 1, 1]; f32[1, 1, 1, 1]; f32[1, 1, 1, 1]",
@@ -504,14 +530,16 @@ static int run_case(const Case *c, Backend *tb, Backend *rb, uint64_t seed, FILE
                       an epilogue when it has one) */
         PassOptions po = {.passes = "fuse-matmul,fuse-elementwise,dce", .verify_each = true};
         if (!pass_run_pipeline(m, &po, why, sizeof why)) failed = 1;
-        int fused = 0, epilogues = 0;
+        int fused = 0, epilogues = 0, heads = 0;
         for (IrValue *v = f->first; v; v = v->next) {
             fused += v->op == OP_FUSED;
             epilogues += v->op == OP_FUSED && ir_body_matmul(v->attrs.body);
+            heads += v->op == OP_FUSED && ir_body_row_head(v->attrs.body);
         }
-        if (!failed && (fused == 0 || (strstr(c->body, "matmul") && epilogues == 0)))
-            snprintf(why, sizeof why, "the fusion passes made no fused op%s",
-                     fused ? " with a matmul" : ""), failed = 1;
+        if (!failed && (fused == 0 || (strstr(c->body, "matmul") && epilogues == 0) ||
+                        (strstr(c->body, "softmax") && heads == 0)))
+            snprintf(why, sizeof why, "the fusion passes made no fused op%s", !fused ? ""
+                     : strstr(c->body, "matmul") ? " with a matmul" : " headed by the softmax"), failed = 1;
     }
     bool tok = run_on(tb, f, NULL, in, got, err, sizeof err);
     if (c->tol == ERROR) {

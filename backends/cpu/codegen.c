@@ -396,6 +396,9 @@ typedef struct {
      * input pmap[k] (-1: only the matmul reads it). Plain fused bodies: pmap[k] = k. */
     const IrValue *mm;
     int pmap[CPU_EW_MAX_IN];
+    /* A softmax's epilogue: head is the body's softmax, whose value (each probability) is
+     * x[0]; body parameter k is input k, x[k + 1] (pmap[k] = k + 1). */
+    const IrValue *head;
 } EwSpec;
 
 /* The scalar result of op v on x[] (operand dtypes `in`, result dtype `out`); `flat` is
@@ -431,9 +434,11 @@ static LLVMValueRef ew_compute(CpuCg *c, const IrValue *v, const IrDType *in, Ir
 }
 
 /* A fused body evaluated on one element: x[s->pmap[k]] is parameter k's value (and x[0]
- * the matmul's, for an epilogue, whose transposes and matmul are not computed here). For
- * a body that ends in a reduction, the value of the reduction's operand. */
-static LLVMValueRef body_compute(CpuCg *c, const EwSpec *s, LLVMValueRef *x, LLVMValueRef flat) {
+ * the matmul's or the softmax's, for an epilogue, whose transposes, matmul and softmax
+ * are not computed here). For a body that ends in a reduction, the value of the
+ * reduction's operand. `col` is the element's index along the iteration's last axis:
+ * an arange's value (the body rule gives it that axis's length). */
+static LLVMValueRef body_compute(CpuCg *c, const EwSpec *s, LLVMValueRef *x, LLVMValueRef col) {
     const IrFunc *body = s->body;
     int n = 0;
     for (const IrValue *v = body->first; v; v = v->next) n++;
@@ -446,7 +451,7 @@ static LLVMValueRef body_compute(CpuCg *c, const EwSpec *s, LLVMValueRef *x, LLV
             val[id] = k >= 0 ? x[k] : NULL;
             continue;
         }
-        if (v == s->mm) {
+        if (v == s->mm || v == s->head) {
             val[id] = x[0];
             continue;
         }
@@ -458,16 +463,18 @@ static LLVMValueRef body_compute(CpuCg *c, const EwSpec *s, LLVMValueRef *x, LLV
             val[id] = args[0];
             break;
         }
-        val[id] = ew_compute(c, v, in, v->type.dtype, args, flat);
+        val[id] = ew_compute(c, v, in, v->type.dtype, args, col);
     }
     r = val[body->results[0]->id];
     free(val);
     return r;
 }
 
-/* One element: loads the inputs at idx[k], computes, stores at oidx. */
+/* One element: loads the inputs at idx[k], computes, stores at oidx. `flat` is the
+ * element's flat index (a plain arange's value), `col` its index along the last axis (a
+ * body's arange's). */
 static void ew_element(CpuCg *c, const EwSpec *s, LLVMValueRef *inptr, LLVMValueRef *inidx,
-                       LLVMValueRef outptr, LLVMValueRef oidx, LLVMValueRef flat) {
+                       LLVMValueRef outptr, LLVMValueRef oidx, LLVMValueRef flat, LLVMValueRef col) {
     LLVMValueRef x[CPU_EW_MAX_IN];
     for (int k = 0; k < s->nin; k++) x[k] = cpu_load(c, lty(c, s->in[k]), inptr[k], inidx[k]);
     /* an epilogue reads the product where it stores the result: through the output's
@@ -475,7 +482,7 @@ static void ew_element(CpuCg *c, const EwSpec *s, LLVMValueRef *inptr, LLVMValue
      * vectorizes; through the aliasing input pointer its overlap check fails at run
      * time and the loop runs scalar (8x slower with GELU's tanh) */
     if (s->mm) x[0] = cpu_load(c, lty(c, s->in[0]), outptr, oidx);
-    LLVMValueRef r = s->body ? body_compute(c, s, x, flat) : ew_compute(c, s->v, s->in, s->out, x, flat);
+    LLVMValueRef r = s->body ? body_compute(c, s, x, col) : ew_compute(c, s->v, s->in, s->out, x, flat);
     cpu_store(c, lty(c, s->out), r, outptr, oidx);
 }
 
@@ -536,7 +543,7 @@ static void build_ew(CpuCg *c, const EwSpec *s, const char *name) {
         }
         oidx = general ? LLVMBuildAdd(c->b, off[0], LLVMBuildMul(c->b, j, st[0][R - 1], ""), "")
                        : LLVMBuildAdd(c->b, off[0], j, "");
-        ew_element(c, s, ptr + 1, idx, ptr[0], oidx, LLVMBuildAdd(c->b, flat0, j, ""));
+        ew_element(c, s, ptr + 1, idx, ptr[0], oidx, LLVMBuildAdd(c->b, flat0, j, ""), j);
         cpu_loop_end(c, &jl, NULL);
         LLVMBuildBr(c->b, join);
         if (next) LLVMPositionBuilderAtEnd(c->b, next);
@@ -700,6 +707,71 @@ static void build_softmax(CpuCg *c, bool log_form, const char *name) {
     cpu_store(c, c->f32, y, out, idx);
     cpu_loop_end(c, &l, NULL);
     cpu_loop_end(c, &lr, NULL);
+    cpu_fn_end(c);
+}
+
+/* fuse-elementwise's softmax head: per row of the output (params as CPU_K_EW's), the
+ * max and sum of exponentials of input s->pmap[px] - 1 along the last axis, then one
+ * loop that computes each probability and evaluates the body's epilogue on it, the other
+ * inputs read at their broadcast offsets: one fast loop for the inner-stride pattern the
+ * types predict, one general. The [rows, V] probabilities are never stored. */
+static void build_fused_softmax(CpuCg *c, const EwSpec *s, int px, const char *name) {
+    cpu_fn_begin(c, name);
+    bool log_form = s->head->op == OP_LOG_SOFTMAX;
+    int R = s->R, nt = s->nin + 1;
+    LLVMValueRef dims[IR_MAX_RANK], base[CPU_EW_MAX_IN + 1], st[CPU_EW_MAX_IN + 1][IR_MAX_RANK],
+        ptr[CPU_EW_MAX_IN + 1];
+    for (int d = 0; d < R; d++) dims[d] = cpu_param(c, d);
+    for (int k = 0; k < nt; k++) {
+        base[k] = cpu_param(c, R + k * (R + 1));
+        for (int d = 0; d < R; d++) st[k][d] = cpu_param(c, R + k * (R + 1) + 1 + d);
+        ptr[k] = cpu_buf(c, k);
+    }
+    LLVMValueRef inner = dims[R - 1], zero = cpu_i64(c, 0), one = cpu_i64(c, 1);
+    LLVMValueRef mxs = LLVMBuildAlloca(c->b, c->f32, "mx"), sums = LLVMBuildAlloca(c->b, c->f32, "s");
+    CpuLoop rows;
+    LLVMValueRef r = cpu_loop_begin(c, &rows, c->lo, c->hi, false);
+    LLVMValueRef rem = r, off[CPU_EW_MAX_IN + 1];
+    for (int k = 0; k < nt; k++) off[k] = base[k];
+    for (int d = R - 2; d >= 0; d--) {
+        LLVMValueRef cd = LLVMBuildURem(c->b, rem, dims[d], "");
+        rem = LLVMBuildUDiv(c->b, rem, dims[d], "");
+        for (int k = 0; k < nt; k++)
+            off[k] = LLVMBuildAdd(c->b, off[k], LLVMBuildMul(c->b, cd, st[k][d], ""), "");
+    }
+    int xt = px + 1; /* the softmax operand's tensor */
+    row_max(c, ptr[xt], off[xt], inner, st[xt][R - 1], mxs);
+    LLVMValueRef mx = LLVMBuildLoad2(c->b, c->f32, mxs, "");
+    LLVMValueRef sum = row_sumexp(c, ptr[xt], off[xt], inner, st[xt][R - 1], mx, sums);
+    LLVMValueRef lse = cpu_intrinsic(c, "llvm.log", c->f32, &sum, 1);
+    LLVMValueRef fast_ok = LLVMBuildICmp(c->b, LLVMIntEQ, st[0][R - 1], one, "");
+    for (int k = 0; k < s->nin; k++)
+        fast_ok = LLVMBuildAnd(c->b, fast_ok, LLVMBuildICmp(c->b, LLVMIntEQ, st[k + 1][R - 1],
+                                                           (s->fused_pattern >> k) & 1 ? one : zero, ""), "");
+    LLVMBasicBlockRef fast = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "fast");
+    LLVMBasicBlockRef slow = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "slow");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
+    LLVMBuildCondBr(c->b, fast_ok, fast, slow);
+    for (int pass = 0; pass < 2; pass++) {
+        LLVMPositionBuilderAtEnd(c->b, pass == 0 ? fast : slow);
+        CpuLoop lj;
+        LLVMValueRef j = cpu_loop_begin(c, &lj, zero, inner, pass == 0), x[CPU_EW_MAX_IN + 1];
+        LLVMValueRef idx[CPU_EW_MAX_IN + 1];
+        for (int k = 0; k < nt; k++) {
+            bool contig = k == 0 || ((s->fused_pattern >> (k - 1)) & 1);
+            idx[k] = pass == 1 ? LLVMBuildAdd(c->b, off[k], LLVMBuildMul(c->b, j, st[k][R - 1], ""), "")
+                     : contig  ? LLVMBuildAdd(c->b, off[k], j, "")
+                               : off[k];
+            if (k > 0) x[k] = cpu_load(c, lty(c, s->in[k - 1]), ptr[k], idx[k]);
+        }
+        LLVMValueRef d = LLVMBuildFSub(c->b, x[xt], mx, "");
+        x[0] = log_form ? LLVMBuildFSub(c->b, d, lse, "") : LLVMBuildFDiv(c->b, vexp(c, d), sum, "");
+        cpu_store(c, lty(c, s->out), body_compute(c, s, x, j), ptr[0], idx[0]);
+        cpu_loop_end(c, &lj, NULL);
+        LLVMBuildBr(c->b, join);
+    }
+    LLVMPositionBuilderAtEnd(c->b, join);
+    cpu_loop_end(c, &rows, NULL);
     cpu_fn_end(c);
 }
 
@@ -917,7 +989,7 @@ static void build_fused_reduce(CpuCg *c, const EwSpec *s, int RK, const char *na
                                : (s->fused_pattern >> k) & 1 ? LLVMBuildAdd(c->b, off[k], j, "") : off[k];
             x[k] = cpu_load(c, lty(c, s->in[k]), ptr[k], idx);
         }
-        LLVMValueRef e = body_compute(c, s, x, NULL), a = LLVMBuildLoad2(c->b, c->f32, acc, "");
+        LLVMValueRef e = body_compute(c, s, x, j), a = LLVMBuildLoad2(c->b, c->f32, acc, "");
         LLVMBuildStore(c->b, op == OP_MAX ? nan_minmax(c, true, a, e) : LLVMBuildFAdd(c->b, a, e, ""), acc);
         cpu_loop_end(c, &lj, NULL);
         LLVMBuildBr(c->b, join);
@@ -948,8 +1020,18 @@ static bool build_fused(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, const cha
                  v->nargs, red ? ", a reduction not over trailing axes" : "");
         return false;
     }
-    EwSpec s = {.v = v, .out = v->type.dtype, .nin = v->nargs, .body = body};
-    for (int k = 0; k < v->nargs; k++) s.pmap[k] = k;
+    const IrValue *head = ir_body_row_head(body);
+    EwSpec s = {.v = v, .out = v->type.dtype, .nin = v->nargs, .body = body, .head = head};
+    int px = -1; /* a softmax head's parameter */
+    for (int k = 0; k < v->nargs; k++) {
+        s.pmap[k] = head ? k + 1 : k;
+        if (head && body->params[k] == head->args[0]) px = k;
+    }
+    if (head && px < 0) {
+        snprintf(err, errlen, "the cpu backend has no kernel for fused @%s (its softmax does not read "
+                 "a parameter)", body->name);
+        return false;
+    }
     s.R = o->rank > 0 ? o->rank : 1;
     for (int k = 0; k < v->nargs; k++) {
         const IrType *t = &v->args[k]->type;
@@ -971,10 +1053,11 @@ static bool build_fused(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, const cha
     snprintf(key, sizeof key, "fused.%016llx.%d.%x", (unsigned long long)h, s.R, s.fused_pattern);
     bool is_new;
     *name = intern_kernel(c, key, &is_new);
-    ki->kind = red ? CPU_K_FUSED_REDUCE : CPU_K_EW;
+    ki->kind = red ? CPU_K_FUSED_REDUCE : head ? CPU_K_FUSED_SOFTMAX : CPU_K_EW;
     ki->rank = s.R;
     ki->rrank = nred;
     if (is_new && red) build_fused_reduce(c, &s, o->rank - nred, *name);
+    else if (is_new && head) build_fused_softmax(c, &s, px, *name);
     else if (is_new) build_ew(c, &s, *name);
     return true;
 }

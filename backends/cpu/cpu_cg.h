@@ -39,6 +39,10 @@ typedef enum {
      * params: dims[R] of X, then per input k: base_k, strides_k[R] (broadcast into X),
      * then count (reduced elements). Range: output elements. */
     CPU_K_FUSED_REDUCE,
+    /* A fused body headed by a softmax / log_softmax over the last axis (an epilogue on
+     * each probability): bufs and params as CPU_K_EW's, over the output's R dims; the
+     * softmax's operand is one of the inputs. Range: rows = prod(dims[0..R-2]). */
+    CPU_K_FUSED_SOFTMAX,
     /* Reduction: params kdims[RK], kstrides[RK], rdims[RR], rstrides[RR], count.
      * bufs: out (contiguous over the kept dims), in. Range: output elements. */
     CPU_K_REDUCE,

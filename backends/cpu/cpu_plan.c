@@ -455,7 +455,7 @@ bool cpu_plan_launch(const CpuLaunch *L, const IrValue *v, const CpuKernelInfo *
     switch (ki->kind) {
     case CPU_K_FUSED_REDUCE:
         return fused_reduce(L, v, ki, fn, a, out);
-    case CPU_K_EW:
+    case CPU_K_EW: case CPU_K_FUSED_SOFTMAX:
         return ew(L, v, ki, fn, a, out, err, errlen);
     case CPU_K_REDUCE:
         return reduce(L, v, ki, fn, a[0], out);
