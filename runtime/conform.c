@@ -282,6 +282,7 @@ static const Case cases[] = {
     {"softmax f32[7, 13] axis 1", "f32[7, 13]", "%r = softmax %a0 {axis = 1} : f32[7, 13]", "f32[7, 13]", NN, -8, 8, 13, NULL, false},
     {"softmax f32[5, 3, 17] axis 0", "f32[5, 3, 17]", "%r = softmax %a0 {axis = 0} : f32[5, 3, 17]", "f32[5, 3, 17]", NN, -8, 8, 5, NULL, false},
     {"softmax f32[3, 5000] axis 1", "f32[3, 5000]", "%r = softmax %a0 {axis = 1} : f32[3, 5000]", "f32[3, 5000]", NN, -8, 8, 5000, NULL, false},
+    {"softmax f32[2, 50257] axis 1", "f32[2, 50257]", "%r = softmax %a0 {axis = 1} : f32[2, 50257]", "f32[2, 50257]", NN, -8, 8, 50257, NULL, false},
     {"log_softmax f32[7, 13] axis 1", "f32[7, 13]", "%r = log_softmax %a0 {axis = 1} : f32[7, 13]", "f32[7, 13]", NN, -8, 8, 13, NULL, false},
     {"log_softmax f32[3, 5, 7] axis 1", "f32[3, 5, 7]", "%r = log_softmax %a0 {axis = 1} : f32[3, 5, 7]", "f32[3, 5, 7]", NN, -8, 8, 5, NULL, false},
     {"layernorm f32[7, 64]", "f32[7, 64]; f32[64]; f32[64]", "%r = layernorm %a0, %a1, %a2 {eps = 1e-05} : f32[7, 64]", "f32[7, 64]", NN, -2, 2, 64, NULL, false},

@@ -271,8 +271,9 @@ static bool dtype_ok(const IrValue *v, const IrType *t, char *err, size_t errlen
  * dims are the macros D<xt_t>_i): each operand read at its broadcast offset, then one
  * local v<id> per body value, each the expression the op's own kernel uses. Stops at a
  * final reduction; returns the id of the last value computed, or -1 with a message.
- * With a matmul (an epilogue, mm), the matmul's value is `acc`, and the parameters only
- * the matmul reads (and their transposes) are not read here. */
+ * With a matmul or a softmax (an epilogue, mm), its value is `acc`, and the parameters
+ * only it reads (and a matmul's transposes) are not read here. An arange is the index of
+ * `idx` along the last axis of xt (the body rule gives it that axis's length). */
 static int body_statements(Sb *b, const IrValue *v, const IrType **ts, const IrType *xt, int xt_t,
                            const char *idx, const IrValue *mm, char *err, size_t errlen) {
     const IrFunc *body = v->attrs.body;
@@ -296,6 +297,10 @@ static int body_statements(Sb *b, const IrValue *v, const IrType **ts, const IrT
         }
         if (x == mm) {
             sb_printf(b, "    %s v%d = acc;\n", t, x->id);
+            continue;
+        }
+        if (x->op == OP_ARANGE) { /* the index along the iteration's last axis */
+            sb_printf(b, "    %s v%d = %s(%s %% D%d_%d);\n", t, x->id, t, idx, xt_t, xt->rank - 1);
             continue;
         }
         if (x->op == OP_TRANSPOSE) continue; /* read in place by the matmul */
@@ -443,6 +448,49 @@ static bool fused_matmul_kernel(const Gen *g, Out *o, const IrValue *v, const Ir
     return true;
 }
 
+/* Whether a softmax row of `len` elements is too long for one invocation to walk (the
+ * ROW_SERIAL form, three passes over the row): lavapipe ends a loop nest after 65535
+ * iterations in all (gallivm's loop limiter), so a 50257-class row would stop part way
+ * and leave the rest unwritten. Such rows take a workgroup each on every device. */
+static bool row_too_long(IrDim len) { return !len.sym && len.size > 16384; }
+
+/* fuse-elementwise's softmax head: softmax.comp over the last axis, reading the body's
+ * parameter, with STORE applying the epilogue to each probability (`epilogue(p, i)`, i
+ * its flat index in the output, which has the softmax's shape). */
+static bool fused_softmax_kernel(const Gen *g, Out *o, const IrValue *v, const IrType **ts,
+                                 const int *slots, int nt, char *err, size_t errlen) {
+    const IrFunc *body = v->attrs.body;
+    const IrValue *head = ir_body_row_head(body);
+    int px = -1, r = v->type.rank;
+    for (int i = 0; i < body->nparams; i++)
+        if (body->params[i] == head->args[0]) px = i;
+    if (px < 0 || v->type.dtype != DT_F32) {
+        snprintf(err, errlen, "%%%d = fused @%s: its %s does not read a parameter", v->id, body->name,
+                 ir_op_name(head->op));
+        return false;
+    }
+    Sb b = {0};
+    VkGenCfg cfg = *g->cfg;
+    bool wg_rows = row_too_long(v->type.dims[r - 1]);
+    if (wg_rows) cfg.rows_serial = false;
+    Gen gw = {g->syms, &cfg};
+    header(&gw, &b, (int)g->cfg->wg, 1, ts, nt, false, true);
+    if (head->op == OP_LOG_SOFTMAX) sb_printf(&b, "#define LOG_FORM 1\n");
+    sb_printf(&b, "%s%s#define LEN D0_%d\n#define INNER 1u\n#define ROWS (LEN == 0u ? 0u : N0 / LEN)\n"
+                  "#define X_AT(i) b%d.d[i]\nfloat epilogue(float acc, uint i) {\n",
+              float_helpers, vk_shader_template("common"), r - 1, px + 1);
+    if (body_statements(&b, v, ts, &v->type, 0, "i", head, err, errlen) < 0) {
+        free(b.s);
+        return false;
+    }
+    sb_printf(&b, "    return v%d;\n}\n#define STORE(o, x) b0.d[o] = epilogue(x, o)\n%s", body->results[0]->id,
+              vk_shader_template("softmax"));
+    VkKernel *k = add_kernel(o, VK_K_ROWS, &b, "");
+    k->rows_wg = wg_rows;
+    set_binds(k, nt, slots, false);
+    return true;
+}
+
 bool vk_codegen_value(const IrValue *v, const VkSyms *syms, const VkGenCfg *cfg,
                       VkSlotFn slot_of, void *sctx, VkKernel **ks, int *nks, int *cap,
                       char *err, size_t errlen) {
@@ -566,6 +614,7 @@ bool vk_codegen_value(const IrValue *v, const VkSyms *syms, const VkGenCfg *cfg,
     }
     case OP_FUSED:
         if (ir_body_matmul(v->attrs.body)) return fused_matmul_kernel(&g, &o, v, ts, slots, nt, err, errlen);
+        if (ir_body_row_head(v->attrs.body)) return fused_softmax_kernel(&g, &o, v, ts, slots, nt, err, errlen);
         return fused_kernel(&g, &o, v, ts, slots, nt, err, errlen);
     case OP_MATMUL: {
         int tx = (int)cfg->mm_tx;
@@ -703,13 +752,19 @@ bool vk_codegen_value(const IrValue *v, const VkSyms *syms, const VkGenCfg *cfg,
     case OP_SOFTMAX: case OP_LOG_SOFTMAX: {
         if (ints) break;
         int ax = (int)at->axis;
-        header(&g, &b, wg, 1, ts, 2, false, true);
+        VkGenCfg rcfg = *cfg;
+        bool wg_rows = row_too_long(v->type.dims[ax]);
+        if (wg_rows) rcfg.rows_serial = false;
+        Gen gw = {syms, &rcfg};
+        header(&gw, &b, wg, 1, ts, 2, false, true);
         if (v->op == OP_LOG_SOFTMAX) sb_printf(&b, "#define LOG_FORM 1\n");
         sb_printf(&b, "%s#define LEN D1_%d\n#define INNER ", vk_shader_template("common"), ax);
         prod(&b, 1, ax + 1, ts[1]->rank);
         sb_printf(&b, "\n#define ROWS (LEN == 0u ? 0u : N1 / LEN)\n");
         sb_printf(&b, "%s", vk_shader_template("softmax"));
-        set_binds(add_kernel(&o, VK_K_ROWS, &b, ""), 2, slots, false);
+        VkKernel *k = add_kernel(&o, VK_K_ROWS, &b, "");
+        k->rows_wg = wg_rows;
+        set_binds(k, 2, slots, false);
         return true;
     }
     case OP_LAYERNORM: {

@@ -556,7 +556,10 @@ static bool groups(const BkExec *e, const VkKernel *k, uint32_t g[3], char *err,
     case VK_K_ROWS: {
         int si = slot_index((void *)e, v->args[0]);
         uint64_t rows = 0;
-        if (v->op == OP_SUM || v->op == OP_MAX || v->op == OP_MEAN || v->op == OP_FUSED)
+        if (v->op == OP_FUSED && ir_body_row_head(v->attrs.body)) { /* softmax rows */
+            int64_t len = e->dims[so][e->rank[so] - 1];
+            rows = len ? (uint64_t)(numel_of(e, so) / len) : 0;
+        } else if (v->op == OP_SUM || v->op == OP_MAX || v->op == OP_MEAN || v->op == OP_FUSED)
             rows = (uint64_t)numel_of(e, so);
         else if (v->op == OP_CROSS_ENTROPY) rows = (uint64_t)numel_of(e, slot_index((void *)e, v->args[1]));
         else {
@@ -564,7 +567,7 @@ static bool groups(const BkExec *e, const VkKernel *k, uint32_t g[3], char *err,
             rows = len ? (uint64_t)(numel_of(e, si) / len) : 0;
         }
         if (!rows) return false;
-        if (e->st->cfg.rows_serial) rows = (rows + e->st->cfg.wg - 1) / e->st->cfg.wg; /* a row each */
+        if (e->st->cfg.rows_serial && !k->rows_wg) rows = (rows + e->st->cfg.wg - 1) / e->st->cfg.wg; /* a row each */
         g[0] = rows < l->max_groups_x ? (uint32_t)rows : l->max_groups_x;
         return true;
     }

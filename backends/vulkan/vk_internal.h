@@ -159,6 +159,8 @@ typedef struct {
     char *glsl;               /* owned */
     char name[96];            /* for --profile: "%7 matmul" */
     int pipe;                 /* index into the exec's pipelines */
+    bool rows_wg;             /* VK_K_ROWS: a workgroup per row even when cfg.rows_serial
+                                 (rows too long for one invocation: vk_codegen.c) */
 } VkKernel;
 
 typedef struct {
