@@ -14,6 +14,13 @@
  * broadcast index, gives what the separate kernels give, op by op and rounding by
  * rounding.
  *
+ * A softmax or log_softmax over the last axis may head a group (as a matmul heads one in
+ * fuse-matmul): it joins when the root has its type, and its operand stays outside. The
+ * row kernel then applies the rest of the body to each probability as it stores it: the
+ * cross-entropy gradient (p - onehot(t)) * g / n never writes p. An arange joins like an
+ * elementwise op when it runs along the iteration's last axis (in a body its value is the
+ * element's index along that axis).
+ *
  * Decisions a newcomer may question:
  *   - Operands are visited in decreasing definition order, so by the time one is
  *     considered all its users (defined later) are decided; a value used twice inside
