@@ -309,7 +309,8 @@ static void vjp_log_softmax(AdCtx *c, IrValue *v, IrValue *g, const bool *need, 
  * dx is one layernorm_grad op: a row kernel on every backend that recomputes mean and rstd
  * in the row, so xhat is never stored for it. dγ needs xhat itself, summed over the rows:
  * it is layernorm(x, 1, 0), one row kernel (the primitive chain of means, sub and rsqrt
- * was five kernels after fusion), built only when γ needs a gradient. */
+ * was five kernels after fusion), built only when γ needs a gradient; the fills of 1 and 0
+ * are shared (CSE) by every layernorm of one width. */
 static void vjp_layernorm(AdCtx *c, IrValue *v, IrValue *g, const bool *need, IrValue **gr) {
     IrValue *x = v->args[0], *gamma = v->args[1], *beta = v->args[2];
     IrAttrs a = {.eps = v->attrs.eps};
