@@ -374,6 +374,22 @@ static bool infer_layernorm(RULE_ARGS) {
     return true;
 }
 
+/* layernorm_grad(x [..., C], gamma [C], dy like x) {eps} -> like x */
+static bool infer_layernorm_grad(RULE_ARGS) {
+    TypeStrs ts;
+    const IrType *x = &a[0]->type, *g = &a[1]->type, *dy = &a[2]->type;
+    if (x->rank < 1 || !is_float(x->dtype))
+        FAIL("layernorm_grad needs a float tensor of rank 1 or more, got %s", tstr(&ts, 0, x));
+    IrDim c = x->dims[x->rank - 1];
+    if (g->rank != 1 || g->dtype != x->dtype || !ir_dim_eq(g->dims[0], c))
+        FAIL("layernorm_grad of %s needs a gain of shape [%s], got %s", tstr(&ts, 0, x),
+             dim_str(c, ts.s[2], sizeof ts.s[2]), tstr(&ts, 1, g));
+    if (!ir_type_eq(dy, x))
+        FAIL("layernorm_grad needs dy of x's type %s, got %s", tstr(&ts, 0, x), tstr(&ts, 1, dy));
+    *out = *x;
+    return true;
+}
+
 /* Checks q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv] (v may be NULL) with equal batch
  * dims and one float dtype, and a bias that broadcasts to [..., Tq, Tk]. */
 static bool attention_operands(IrOp op, const IrType *q, const IrType *k, const IrType *v,

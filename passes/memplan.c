@@ -7,8 +7,9 @@
  * buffer, which then lives as long as the reshape's last use.
  *
  * FLOPs per op: matmul 2·M·N·K per batch; elementwise ops 1 per output element;
- * reductions 1 per input element; softmax / log_softmax 5, layernorm 8 and cross_entropy
- * 5 per input element; data movement 0. Fused attention per (query, key) pair the mask
+ * reductions 1 per input element; softmax / log_softmax 5, layernorm 8, layernorm_grad 14
+ * (three passes over the row: sums of x and dy·g, of squared deviations and dy·g·(x - mean),
+ * then the result) and cross_entropy 5 per input element; data movement 0. Fused attention per (query, key) pair the mask
  * lets through: 2·D for the score, 5 for the softmax, 2·Dv for P·v (attention_lse: no
  * P·v); attention_grad recomputes the score and adds 2·Dv for dP = do·v and 2·D for its
  * product with k or q (d v: only 2·Dv for P·do). Its bytes are its operands and result,
@@ -211,6 +212,7 @@ static double flops_of(const IrValue *v, const DimValue *dims, int ndims) {
     }
     case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_CROSS_ENTROPY: return 5.0 * (double)in;
     case OP_LAYERNORM: return 8.0 * (double)in;
+    case OP_LAYERNORM_GRAD: return 14.0 * (double)in;
     case OP_FUSED: { /* its body's ops, each counted as the op itself (an elementwise op
                         over its own elements, a final reduction over its operand's) */
         double n = 0;

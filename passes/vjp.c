@@ -305,21 +305,22 @@ static void vjp_log_softmax(AdCtx *c, IrValue *v, IrValue *g, const bool *need, 
 }
 
 /* y = xhat γ + β, xhat = (x - mean) rstd:
- * dβ = Σ g, dγ = Σ g xhat, dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = g γ */
+ * dβ = Σ g, dγ = Σ g xhat, dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = g γ.
+ * dx is one layernorm_grad op: a row kernel on every backend that recomputes mean and rstd
+ * in the row, so xhat is never stored for it. dγ needs xhat itself, summed over the rows:
+ * it is layernorm(x, 1, 0), one row kernel (the primitive chain of means, sub and rsqrt
+ * was five kernels after fusion), built only when γ needs a gradient; the fills of 1 and 0
+ * are shared (CSE) by every layernorm of one width. */
 static void vjp_layernorm(AdCtx *c, IrValue *v, IrValue *g, const bool *need, IrValue **gr) {
     IrValue *x = v->args[0], *gamma = v->args[1], *beta = v->args[2];
-    IrValue *xc = sub(c, x, last_axis(c, OP_MEAN, x));
-    IrValue *var = last_axis(c, OP_MEAN, mul(c, xc, xc));
-    IrValue *rstd = ad_op1(c, OP_RSQRT, add(c, var, num(c, v->attrs.eps, x->type.dtype)));
-    IrValue *xhat = mul(c, xc, rstd);
+    IrAttrs a = {.eps = v->attrs.eps};
     if (need[2]) gr[2] = ad_unbroadcast(c, g, &beta->type);
-    if (need[1]) gr[1] = ad_unbroadcast(c, mul(c, g, xhat), &gamma->type);
-    if (need[0]) {
-        IrValue *dxhat = mul(c, g, gamma);
-        IrValue *m1 = last_axis(c, OP_MEAN, dxhat);
-        IrValue *m2 = last_axis(c, OP_MEAN, mul(c, dxhat, xhat));
-        gr[0] = mul(c, rstd, sub(c, sub(c, dxhat, m1), mul(c, xhat, m2)));
+    if (need[1]) {
+        IrValue *args[3] = {x, ad_fill(c, 1, &gamma->type), ad_fill(c, 0, &gamma->type)};
+        IrValue *xhat = ad_op(c, OP_LAYERNORM, args, 3, &a, NULL);
+        gr[1] = ad_unbroadcast(c, mul(c, g, xhat), &gamma->type);
     }
+    if (need[0]) gr[0] = ad_op(c, OP_LAYERNORM_GRAD, (IrValue *[]){x, gamma, g}, 3, &a, NULL);
 }
 
 /* loss = mean over positions of -log softmax(x)[t]: dx = (softmax(x) - onehot(t)) g / N */

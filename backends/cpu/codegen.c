@@ -655,7 +655,7 @@ static void build_colreduce(CpuCg *c, IrOp op, IrDType dt, const char *name) {
     cpu_fn_end(c);
 }
 
-/* ---- softmax, layernorm, cross_entropy ---- */
+/* ---- softmax, layernorm, layernorm_grad, cross_entropy ---- */
 
 /* Max (NaN-propagating) and sum of exp(x - max) over x[base + i*stride], i < len.
  * A row of -inf gets max 0, as the reference does. */
@@ -806,6 +806,59 @@ static void build_layernorm(CpuCg *c, double eps, const char *name) {
     v = LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, cpu_load(c, c->f32, x, idx), mean, ""), rstd, "");
     v = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, v, cpu_load(c, c->f32, g, i), ""), cpu_load(c, c->f32, bb, i), "");
     cpu_store(c, c->f32, v, out, idx);
+    cpu_loop_end(c, &l3, NULL);
+    cpu_loop_end(c, &lr, NULL);
+    cpu_fn_end(c);
+}
+
+/* d x of layernorm, per row of C: pass 1 sums x and dxhat = dy g, pass 2 sums (x - mean)^2
+ * and dxhat (x - mean), pass 3 writes rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat));
+ * xhat is recomputed, never stored. */
+static void build_layernorm_grad(CpuCg *c, double eps, const char *name) {
+    cpu_fn_begin(c, name);
+    LLVMValueRef C = cpu_param(c, 0);
+    LLVMValueRef out = cpu_buf(c, 0), x = cpu_buf(c, 1), g = cpu_buf(c, 2), dy = cpu_buf(c, 3);
+    LLVMValueRef sx = LLVMBuildAlloca(c->b, c->f32, "sx"), sd = LLVMBuildAlloca(c->b, c->f32, "sd");
+    LLVMValueRef sv = LLVMBuildAlloca(c->b, c->f32, "sv"), sdx = LLVMBuildAlloca(c->b, c->f32, "sdx");
+    LLVMValueRef fc = LLVMBuildSIToFP(c->b, C, c->f32, "");
+    CpuLoop lr;
+    LLVMValueRef r = cpu_loop_begin(c, &lr, c->lo, c->hi, false);
+    LLVMValueRef base = LLVMBuildMul(c->b, r, C, "");
+    LLVMBuildStore(c->b, fconst(c, 0.0), sx);
+    LLVMBuildStore(c->b, fconst(c, 0.0), sd);
+    CpuLoop l1;
+    LLVMValueRef i = cpu_loop_begin(c, &l1, cpu_i64(c, 0), C, true);
+    LLVMValueRef idx = LLVMBuildAdd(c->b, base, i, "");
+    LLVMValueRef xv = cpu_load(c, c->f32, x, idx);
+    LLVMValueRef dxh = LLVMBuildFMul(c->b, cpu_load(c, c->f32, dy, idx), cpu_load(c, c->f32, g, i), "");
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, sx, ""), xv, ""), sx);
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, sd, ""), dxh, ""), sd);
+    cpu_loop_end(c, &l1, NULL);
+    LLVMValueRef mean = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f32, sx, ""), fc, "");
+    LLVMValueRef m1 = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f32, sd, ""), fc, "");
+    LLVMBuildStore(c->b, fconst(c, 0.0), sv);
+    LLVMBuildStore(c->b, fconst(c, 0.0), sdx);
+    CpuLoop l2;
+    i = cpu_loop_begin(c, &l2, cpu_i64(c, 0), C, true);
+    idx = LLVMBuildAdd(c->b, base, i, "");
+    LLVMValueRef xc = LLVMBuildFSub(c->b, cpu_load(c, c->f32, x, idx), mean, "");
+    dxh = LLVMBuildFMul(c->b, cpu_load(c, c->f32, dy, idx), cpu_load(c, c->f32, g, i), "");
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, sv, ""), LLVMBuildFMul(c->b, xc, xc, ""), ""), sv);
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, sdx, ""), LLVMBuildFMul(c->b, dxh, xc, ""), ""), sdx);
+    cpu_loop_end(c, &l2, NULL);
+    LLVMValueRef var = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f32, sv, ""), fc, "");
+    LLVMValueRef ve = LLVMBuildFAdd(c->b, var, fconst(c, eps), "");
+    LLVMValueRef rstd = LLVMBuildFDiv(c->b, fconst(c, 1.0), cpu_intrinsic(c, "llvm.sqrt", c->f32, &ve, 1), "");
+    /* mean(dxhat xhat) = rstd mean(dxhat (x - mean)); k = rstd * that, so xhat m2 = xc rstd k */
+    LLVMValueRef m2 = LLVMBuildFMul(c->b, LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f32, sdx, ""), fc, ""), rstd, "");
+    LLVMValueRef k = LLVMBuildFMul(c->b, m2, rstd, "");
+    CpuLoop l3;
+    i = cpu_loop_begin(c, &l3, cpu_i64(c, 0), C, true);
+    idx = LLVMBuildAdd(c->b, base, i, "");
+    xc = LLVMBuildFSub(c->b, cpu_load(c, c->f32, x, idx), mean, "");
+    dxh = LLVMBuildFMul(c->b, cpu_load(c, c->f32, dy, idx), cpu_load(c, c->f32, g, i), "");
+    LLVMValueRef v = LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, dxh, m1, ""), LLVMBuildFMul(c->b, xc, k, ""), "");
+    cpu_store(c, c->f32, LLVMBuildFMul(c->b, v, rstd, ""), out, idx);
     cpu_loop_end(c, &l3, NULL);
     cpu_loop_end(c, &lr, NULL);
     cpu_fn_end(c);
@@ -1208,6 +1261,13 @@ bool cpu_cg_value(CpuCg *c, const IrValue *v, CpuKernelInfo *ki, char *err, size
         snprintf(key, sizeof key, "layernorm.%.17g", v->attrs.eps);
         name = intern_kernel(c, key, &is_new);
         if (is_new) build_layernorm(c, v->attrs.eps, name);
+        break;
+    case OP_LAYERNORM_GRAD:
+        ki->kind = CPU_K_LAYERNORM; /* the same launch: bufs out, x, g, dy; params C */
+        if (dt != DT_F32) goto f32_only;
+        snprintf(key, sizeof key, "layernorm_grad.%.17g", v->attrs.eps);
+        name = intern_kernel(c, key, &is_new);
+        if (is_new) build_layernorm_grad(c, v->attrs.eps, name);
         break;
     case OP_CROSS_ENTROPY:
         ki->kind = CPU_K_XENT;

@@ -57,7 +57,8 @@ typedef enum {
     CPU_K_MATMUL,
     /* softmax / log_softmax: params outer, len, inner; range: outer*inner rows. */
     CPU_K_SOFTMAX,
-    /* layernorm over the last axis: bufs out, x, g, b; params C; range: rows. */
+    /* layernorm over the last axis: bufs out, x, g, b; params C; range: rows.
+     * layernorm_grad has the same layout with dy in place of b. */
     CPU_K_LAYERNORM,
     /* cross_entropy: bufs out (scalar), logits, targets; params V, npos; range [0, 1).
      * Returns 1 + the position of an out-of-range target. */

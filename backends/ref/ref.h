@@ -9,7 +9,7 @@
  *   ref_matmul.c       batched matmul with broadcast batch dims
  *   ref_reduce.c       sum, max, mean over a set of axes
  *   ref_movement.c     reshape, transpose, broadcast, slice, concat, split, gather
- *   ref_nn.c           softmax, log_softmax, layernorm, cross_entropy
+ *   ref_nn.c           softmax, log_softmax, layernorm, layernorm_grad, cross_entropy
  *   ref_attention.c    attention, attention_lse, attention_grad (a score row at a time)
  *
  * Worked example (one function `forward(x: f32[B, 4]) -> f32[B, 4]`, no weights):
@@ -115,6 +115,8 @@ bool ref_eval_movement(const IrValue *v, Tensor *const *args, Tensor *out, char 
 bool ref_eval_softmax(bool log, int64_t axis, const Tensor *x, Tensor *out);
 bool ref_eval_layernorm(double eps, const Tensor *x, const Tensor *g, const Tensor *b,
                         Tensor *out);
+bool ref_eval_layernorm_grad(double eps, const Tensor *x, const Tensor *g, const Tensor *dy,
+                             Tensor *out);
 bool ref_eval_cross_entropy(const Tensor *logits, const Tensor *targets, Tensor *out,
                             char *err, size_t errlen);
 /* attention, attention_lse, attention_grad: args are v's operands, shapes already checked. */

@@ -1,5 +1,5 @@
 /* ref_nn.c — the composite ops models use as units: softmax and log_softmax along an
- * axis, layernorm over the last axis, cross_entropy.
+ * axis, layernorm over the last axis and its input gradient layernorm_grad, cross_entropy.
  *
  * All in double, each written the numerically stable way a backend should match:
  * softmax subtracts the max of its row first, log_softmax is x - max - log(sum exp(x -
@@ -61,6 +61,40 @@ bool ref_eval_layernorm(double eps, const Tensor *x, const Tensor *g, const Tens
         for (int64_t i = 0; i < c; i++)
             ref_store(out, base + i,
                       (ref_load(x, base + i) - mean) * rstd * ref_load(g, i) + ref_load(b, i));
+    }
+    return true;
+}
+
+/* dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dy g, per row. */
+bool ref_eval_layernorm_grad(double eps, const Tensor *x, const Tensor *g, const Tensor *dy,
+                             Tensor *out) {
+    /* x and dy are (..., C); g is (C) */
+    int64_t c = x->dims[x->rank - 1];
+    int64_t rows = c ? tensor_numel(x) / c : 0;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t base = r * c;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < c; i++) mean += ref_load(x, base + i);
+        mean /= (double)c;
+        for (int64_t i = 0; i < c; i++) {
+            double d = ref_load(x, base + i) - mean;
+            var += d * d;
+        }
+        var /= (double)c;
+        double rstd = 1.0 / sqrt(var + eps);
+        double m1 = 0, m2 = 0; /* mean(dxhat), mean(dxhat xhat) */
+        for (int64_t i = 0; i < c; i++) {
+            double dxhat = ref_load(dy, base + i) * ref_load(g, i);
+            m1 += dxhat;
+            m2 += dxhat * (ref_load(x, base + i) - mean) * rstd;
+        }
+        m1 /= (double)c;
+        m2 /= (double)c;
+        for (int64_t i = 0; i < c; i++) {
+            double dxhat = ref_load(dy, base + i) * ref_load(g, i);
+            double xhat = (ref_load(x, base + i) - mean) * rstd;
+            ref_store(out, base + i, rstd * (dxhat - m1 - xhat * m2));
+        }
     }
     return true;
 }

@@ -50,6 +50,8 @@ bool ref_eval_op(const IrValue *v, Tensor *const *a, Tensor *out, char *err, siz
         return ref_eval_softmax(v->op == OP_LOG_SOFTMAX, v->attrs.axis, a[0], out);
     case OP_LAYERNORM:
         return ref_eval_layernorm(v->attrs.eps, a[0], a[1], a[2], out);
+    case OP_LAYERNORM_GRAD:
+        return ref_eval_layernorm_grad(v->attrs.eps, a[0], a[1], a[2], out);
     case OP_CROSS_ENTROPY:
         return ref_eval_cross_entropy(a[0], a[1], out, err, errlen);
     case OP_FUSED:

@@ -327,6 +327,19 @@ static bool operand_shape(const IrValue *v, Tensor *const *a, int *rank, int64_t
         memcpy(d, x->dims, sizeof d[0] * (size_t)*rank);
         return true;
     }
+    case OP_LAYERNORM_GRAD: {
+        const Tensor *x = a[0], *dy = a[2];
+        if (x->rank < 1) FAIL("layernorm_grad needs rank 1 or more");
+        int64_t c = x->dims[x->rank - 1];
+        bool same = dy->rank == x->rank;
+        for (int i = 0; same && i < x->rank; i++) same = dy->dims[i] == x->dims[i];
+        if (tensor_numel(a[1]) != c || !same)
+            FAIL("layernorm_grad needs a gain of %lld elements (the last dim) and dy shaped as x",
+                 (long long)c);
+        *rank = x->rank;
+        memcpy(d, x->dims, sizeof d[0] * (size_t)*rank);
+        return true;
+    }
     case OP_CROSS_ENTROPY: {
         const Tensor *x = a[0], *t = a[1];
         bool ok = x->rank >= 1 && t->rank == x->rank - 1;

@@ -767,14 +767,14 @@ bool vk_codegen_value(const IrValue *v, const VkSyms *syms, const VkGenCfg *cfg,
         set_binds(k, 2, slots, false);
         return true;
     }
-    case OP_LAYERNORM: {
+    case OP_LAYERNORM: case OP_LAYERNORM_GRAD: { /* bindings out, x, g, then b or dy */
         if (ints) break;
         int r = ts[1]->rank;
         header(&g, &b, wg, 1, ts, 4, false, true);
         sb_printf(&b, "%s#define C D1_%d\n#define ROWS (C == 0u ? 0u : N1 / C)\n#define EPS ",
                   vk_shader_template("common"), r - 1);
         float_lit(&b, at->eps);
-        sb_printf(&b, "\n%s", vk_shader_template("layernorm"));
+        sb_printf(&b, "\n%s", vk_shader_template(v->op == OP_LAYERNORM ? "layernorm" : "layernorm_grad"));
         set_binds(add_kernel(&o, VK_K_ROWS, &b, ""), 4, slots, false);
         return true;
     }

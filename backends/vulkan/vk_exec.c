@@ -563,7 +563,7 @@ static bool groups(const BkExec *e, const VkKernel *k, uint32_t g[3], char *err,
             rows = (uint64_t)numel_of(e, so);
         else if (v->op == OP_CROSS_ENTROPY) rows = (uint64_t)numel_of(e, slot_index((void *)e, v->args[1]));
         else {
-            int64_t len = v->op == OP_LAYERNORM ? e->dims[si][e->rank[si] - 1] : e->dims[si][v->attrs.axis];
+            int64_t len = v->op == OP_LAYERNORM || v->op == OP_LAYERNORM_GRAD ? e->dims[si][e->rank[si] - 1] : e->dims[si][v->attrs.axis];
             rows = len ? (uint64_t)(numel_of(e, si) / len) : 0;
         }
         if (!rows) return false;

@@ -135,6 +135,22 @@ case("log_softmax", {"x": f32(5, 3, 7, lo=-30, hi=30)}, "%r = log_softmax %x {{a
 case("layernorm", {"x": f32(5, 13, lo=-3, hi=5), "g": f32(13), "b": f32(13)},
      "%r = layernorm %x, %g, %b {{eps = 1e-05}} : {R}",
      lambda x, g, b: torch.nn.functional.layer_norm(x, (13,), g, b, 1e-5))
+
+
+def layernorm_dx(x, g, dy, eps):
+    """d x of sum(layernorm(x, g, 0) * dy) by torch autograd."""
+    x = x.clone().requires_grad_(True)
+    y = torch.nn.functional.layer_norm(x, (x.shape[-1],), g, None, eps)
+    (y * dy).sum().backward()
+    return x.grad
+
+
+case("layernorm_grad", {"x": f32(5, 13, lo=-3, hi=5), "g": f32(13), "dy": f32(5, 13)},
+     "%r = layernorm_grad %x, %g, %dy {{eps = 1e-05}} : {R}",
+     lambda x, g, dy: layernorm_dx(x, g, dy, 1e-5))
+case("layernorm_grad_3d", {"x": f32(3, 1, 7), "g": f32(7), "dy": f32(3, 1, 7)},
+     "%r = layernorm_grad %x, %g, %dy {{eps = 0.1}} : {R}",
+     lambda x, g, dy: layernorm_dx(x, g, dy, 0.1))
 case("cross_entropy", {"l": f32(5, 3, 11, lo=-5, hi=5), "t": i32(5, 3, lo=0, hi=11)},
      "%r = cross_entropy %l, %t : {R}",
      lambda l, t: torch.nn.functional.cross_entropy(l.reshape(-1, 11), t.reshape(-1)))

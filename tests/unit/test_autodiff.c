@@ -201,6 +201,12 @@ static const OpCase op_cases[] = {
     {"softmax axis 0", OP_SOFTMAX, 1, {2}, {{3, 5}}, {N1}, {.axis = 0}},
     {"log_softmax", OP_LOG_SOFTMAX, 1, {2}, {{3, 5}}, {N1}, {.axis = 1}},
     {"layernorm", OP_LAYERNORM, 3, {3, 1, 1}, {{2, 3, 5}, {5}, {5}}, {N1, N1, N1}, {.eps = 1e-5}},
+    /* d x is layernorm_grad, d gain sums g * layernorm(x, 1, 0): rows of 13 and 64, a row of
+     * one (x - mean = 0, so d x = 0), an offset x with a larger eps */
+    {"layernorm C=13", OP_LAYERNORM, 3, {2, 1, 1}, {{7, 13}, {13}, {13}}, {N1, N1, N1}, {.eps = 1e-5}},
+    {"layernorm C=64", OP_LAYERNORM, 3, {2, 1, 1}, {{3, 64}, {64}, {64}}, {N1, POS, N1}, {.eps = 1e-5}},
+    {"layernorm C=1", OP_LAYERNORM, 3, {2, 1, 1}, {{3, 1}, {1}, {1}}, {N1, N1, N1}, {.eps = 1e-5}},
+    {"layernorm offset, eps 0.1", OP_LAYERNORM, 3, {2, 1, 1}, {{4, 6}, {6}, {6}}, {POS, N1, N1}, {.eps = 0.1}},
     {"cast (float to float)", OP_CAST, 1, {2}, {{3, 5}}, {N1}, {0}, 2, {3, 5}},
     {"attention", OP_ATTENTION, 3, {3, 3, 3}, {{2, 3, 4}, {2, 5, 4}, {2, 5, 3}}, {N1, N1, N1}, {.scale = 0.7}},
     {"attention causal, Tq < Tk", OP_ATTENTION, 3, {4, 4, 4}, {{2, 2, 3, 4}, {2, 2, 5, 4}, {2, 2, 5, 3}},
@@ -234,11 +240,12 @@ static void test_op_gradients(void **state) {
 
 /* where(cond, a, b) with a data-dependent mask; cast f64 -> f64 round trip; gather and
  * scatter_add with integer indices (repeated, so gradients accumulate); cross-entropy
- * and mean over a symbolic dim, whose counts are computed in the graph. */
+ * and mean over a symbolic dim, whose counts are computed in the graph; layernorm over
+ * symbolic rows (its layernorm_grad and column sums with B unknown at compile time). */
 static void test_index_and_symbolic_gradients(void **state) {
     char err[256];
     int failures = 0;
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < 6; k++) {
         Case c = {0};
         start(&c);
         IrValue *y = NULL;
@@ -279,6 +286,20 @@ static void test_index_and_symbolic_gradients(void **state) {
             for (int i = 0; i < 36; i++) ref_store(c.in[0], i, sin(i * 1.7));
             c.in[1] = tensor_create(DT_I32, 2, (int64_t[]){2, 3}, err, sizeof err);
             for (int i = 0; i < 6; i++) ref_store(c.in[1], i, (i * 5) % 6);
+        } else if (k == 5) {
+            what = "layernorm over symbolic rows";
+            const char *B = ir_intern(c.m, "B", 1);
+            IrType xt = {.dtype = DT_F64, .rank = 3, .dims = {ir_dim_sym(B), ir_dim_int(3), ir_dim_int(6)}};
+            IrValue *x = ir_func_add_param(c.f, "x", &xt);
+            IrValue *w = read_weight(&c, "w", ty(DT_F64, 1, (int[]){6}), (IrInit){INIT_NORMAL, 1, 0});
+            IrValue *gain = read_weight(&c, "gain", ty(DT_F64, 1, (int[]){6}), (IrInit){INIT_NORMAL, 1, 0});
+            IrValue *bias = read_weight(&c, "bias", ty(DT_F64, 1, (int[]){6}), (IrInit){INIT_NORMAL, 1, 0});
+            IrValue *p = build(&c, OP_MUL, (IrValue *[]){x, w}, 2, NULL, NULL);
+            IrValue *ln = build(&c, OP_LAYERNORM, (IrValue *[]){p, gain, bias}, 3, &(IrAttrs){.eps = 1e-5}, NULL);
+            /* a static-shaped result for finish(): the mean over the symbolic rows */
+            y = build(&c, OP_MEAN, &ln, 1, &(IrAttrs){.nints = 1, .ints = {0}}, NULL);
+            c.in[0] = tensor_create(DT_F64, 3, (int64_t[]){2, 3, 6}, err, sizeof err);
+            for (int i = 0; i < 36; i++) ref_store(c.in[0], i, sin(i * 1.3) + 0.5);
         } else {
             what = "mean over a symbolic dim";
             IrType xt = {.dtype = DT_F64, .rank = 2, .dims = {ir_dim_sym(ir_intern(c.m, "T", 1)), ir_dim_int(4)}};

@@ -234,6 +234,9 @@ static void test_nn(void **state) {
     check_case("layernorm", "module @t { func @forward(%x: f32[B, 5, 77], %g: f32[77], %b: f32[77]) -> (f32[B, 5, 77]) {\n"
                "  %0 = layernorm %x, %g, %b {eps = 1e-05} : f32[B, 5, 77]\n  return %0\n} }", 2e-4,
                "f32 3,5,77", "f32 77", "f32 77", NULL);
+    check_case("layernorm_grad", "module @t { func @forward(%x: f32[B, 5, 77], %g: f32[77], %dy: f32[B, 5, 77]) -> (f32[B, 5, 77]) {\n"
+               "  %0 = layernorm_grad %x, %g, %dy {eps = 1e-05} : f32[B, 5, 77]\n  return %0\n} }", 2e-4,
+               "f32 3,5,77", "f32 77", "f32 3,5,77", NULL);
     check_case("cross_entropy", "module @t { func @forward(%l: f32[B, 5, 29], %t: i32[B, 5]) -> (f32[]) {\n"
                "  %0 = cross_entropy %l, %t : f32[]\n  return %0\n} }", 1e-4, "f32 3,5,29", "i32 3,5 29", NULL);
 }
