@@ -127,7 +127,11 @@ int main(int argc, char **argv) {
         m = fe_compile_model(path, src, len, defs, ndefs, "gpt2", &d);
         free(src);
         train = strcmp(argv[1], "gpt2-train") == 0;
-        if (m && !pass_run_pipeline(m, &passes, err, sizeof err))
+        /* a training step is differentiated from the model as training builds it (only
+         * the passes that run before autodiff), then the whole step goes through the
+         * pipeline below */
+        if (m && !(train ? pass_run_pre_grad(m, &passes, err, sizeof err)
+                         : pass_run_pipeline(m, &passes, err, sizeof err)))
             return fprintf(stderr, "%s\n", err), 1;
         int64_t id[2] = {pos[0], pos[1]};
         for (int i = 0; i < ndefs; i++)

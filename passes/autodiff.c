@@ -108,10 +108,24 @@ bool ad_grad(IrFunc *f, IrValue *loss, IrWeight *const *wrt, int n, IrValue **gr
     AdCtx c = {f};
     IrValue *last = f->last; /* everything after it is backward code */
     adj[loss->id] = ad_fill(&c, 1, &loss->type);
-    for (IrValue *v = loss; v; v = v->prev) {
+    bool ok = true;
+    for (IrValue *v = loss; v && ok; v = v->prev) {
         IrValue *g = adj[v->id];
         VjpRule rule = ad_vjp_rule(v->op);
-        if (!g || !active[v->id] || !reach[v->id] || !rule) continue;
+        if (!g || !active[v->id] || !reach[v->id]) continue;
+        if (!rule) {
+            /* comparisons are flat (no gradient); any other op without a rule is one that
+             * only the compiler makes (fused kernels, attention's backward ops): treating
+             * it as a constant would give silent zeros, so say where fusion went wrong */
+            IrOp op = v->op;
+            if ((ir_op_flags(op) & F_LEAF) || op == OP_EQ || op == OP_LT || op == OP_LE) continue;
+            int text_id = 0; /* as the printed IR numbers it (inputs have names) */
+            for (IrValue *u = f->first; u != v; u = u->next) text_id += u->op != OP_INPUT;
+            snprintf(err, errlen, "cannot differentiate through %s (%%%d): it has no gradient rule; "
+                     "differentiate the model before the fusion passes that make it", ir_op_name(op), text_id);
+            ok = false;
+            break;
+        }
         bool need[64] = {0};
         IrValue *gr[64] = {0};
         bool any = false;
@@ -124,7 +138,7 @@ bool ad_grad(IrFunc *f, IrValue *loss, IrWeight *const *wrt, int n, IrValue **gr
             adj[k] = adj[k] ? ad_op2(&c, OP_ADD, adj[k], gr[i]) : gr[i];
         }
     }
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; ok && i < n; i++) {
         grads[i] = NULL;
         for (IrValue *v = f->first; v; v = v == last ? NULL : v->next)
             if (v->op == OP_WEIGHT && v->attrs.name == wrt[i]->name && adj[v->id])
@@ -135,7 +149,7 @@ bool ad_grad(IrFunc *f, IrValue *loss, IrWeight *const *wrt, int n, IrValue **gr
     free(active);
     free(reach);
     free(adj);
-    return true;
+    return ok;
 }
 
 IrFunc *ad_build_grad_func(IrFunc *src, int loss_result, char *err, size_t errlen) {
