@@ -23,6 +23,8 @@ typedef struct {
 
 /* Returns NULL (and writes why into err) if the shape is invalid or too large. */
 Tensor *tensor_create(IrDType dt, int rank, const int64_t *dims, char *err, size_t errlen);
+/* The same without zeroing the data, for outputs a kernel writes in full. */
+Tensor *tensor_create_uninit(IrDType dt, int rank, const int64_t *dims, char *err, size_t errlen);
 void tensor_destroy(Tensor *t);
 int64_t tensor_numel(const Tensor *t);
 size_t tensor_bytes(const Tensor *t);

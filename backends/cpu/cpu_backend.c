@@ -255,7 +255,7 @@ static Tensor *pool_take(BkExec *e, IrDType dt, int rank, const int64_t *dims, c
         memcpy(t->dims, dims, sizeof dims[0] * (size_t)rank);
         return t;
     }
-    return tensor_create(dt, rank, dims, err, errlen);
+    return tensor_create_uninit(dt, rank, dims, err, errlen); /* kernels write all of it */
 }
 
 static bool eval_value(BkExec *e, Slot *slots, RefEnv *env, IrValue *v, Tensor *const *weights,
