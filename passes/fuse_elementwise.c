@@ -25,11 +25,13 @@
  *   - Operands are visited in decreasing definition order, so by the time one is
  *     considered all its users (defined later) are decided; a value used twice inside
  *     one group joins once both users have.
- *   - A value with a use outside the group is never recomputed inside it: duplicating
- *     work to save a store is a trade this pass does not make yet.
- *   - Groups take at most FUSE_MAX_INPUTS outside operands: with the output that is six
- *     storage buffers, what the Vulkan backend asks of a device (many allow only eight).
- *     A candidate that would exceed it stays outside.
+ *   - A value with a use outside the group is recomputed inside it only when that is one
+ *     arithmetic op on operands no group can take (`recomputable`): the clipped gradient
+ *     g·c is read by both AdamW kernels of its weight, and storing it costs more than
+ *     two multiplies. Anything longer stays stored once.
+ *   - Groups take at most FUSE_MAX_INPUTS outside operands: with the output that is eight
+ *     storage buffers, what the Vulkan backend asks of a device (VK_MAX_BIND). A
+ *     candidate that would exceed it stays outside.
  */
 #include "passes.h"
 
@@ -37,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { FUSE_MAX_INPUTS = 5 };
+enum { FUSE_MAX_INPUTS = 7 };
 
 /* Elementwise ops that cannot fail at run time (an i32 division or power can: those keep
  * their own kernel, whose error message names the operands). */
@@ -90,20 +92,38 @@ static bool is_reduction_root(const IrValue *v) {
 typedef struct {
     IrValue **vals;  /* by id */
     int *group;      /* by id: the group a value belongs to, -1: none */
+    int *dup;        /* by id: the group that recomputes it (it keeps its own kernel too) */
     int *inner_uses; /* by id: uses by members of the group being grown */
     bool *result;    /* by id: a result of the function */
     int n;
 } Ctx;
+
+/* Whether a is computed inside group g (its member, or recomputed there). */
+static bool member(const Ctx *c, const IrValue *a, int g) {
+    return a->op != OP_INPUT && (c->group[a->id] == g || c->dup[a->id] == g);
+}
+
+/* A value cheap enough to compute again in each group that reads it rather than store:
+ * one arithmetic op on operands no group can take (a gradient scaled by the clipping
+ * factor, a weight scaled by the decay, read by the AdamW kernels of its weight). */
+static bool recomputable(const IrValue *v) {
+    if (!is_elementwise(v) || !(v->op == OP_MUL || v->op == OP_DIV || v->op == OP_ADD || v->op == OP_SUB ||
+                                v->op == OP_NEG || v->op == OP_CAST))
+        return false;
+    for (int i = 0; i < v->nargs; i++)
+        if (is_elementwise(v->args[i])) return false;
+    return true;
+}
 
 /* Outside operands of the group `g` (members marked in c->group), in first-use order. */
 static int outside_operands(const Ctx *c, int g, int lo, int hi, IrValue **out, int max) {
     int k = 0;
     for (int id = lo; id <= hi; id++) {
         IrValue *v = c->vals[id];
-        if (c->group[id] != g) continue;
+        if (!member(c, v, g)) continue;
         for (int i = 0; i < v->nargs; i++) {
             IrValue *a = v->args[i];
-            if ((a->op != OP_INPUT && c->group[a->id] == g) || is_scalar_constant(a)) continue;
+            if (member(c, a, g) || is_scalar_constant(a)) continue;
             bool seen = false;
             for (int j = 0; j < k && !seen; j++) seen = out[j] == a;
             if (seen) continue;
@@ -118,7 +138,7 @@ static int count_new_operands(const Ctx *c, int g, const IrValue *cand, IrValue 
     int extra = 0;
     for (int i = 0; i < cand->nargs; i++) {
         IrValue *a = cand->args[i];
-        if (is_scalar_constant(a) || (a->op != OP_INPUT && c->group[a->id] == g)) continue;
+        if (is_scalar_constant(a) || member(c, a, g)) continue;
         bool seen = false;
         for (int j = 0; j < nops && !seen; j++) seen = ops[j] == a;
         for (int j = 0; j < i && !seen; j++) seen = cand->args[j] == a;
@@ -138,14 +158,18 @@ static int grow(Ctx *c, IrValue *root, int g) {
     bool has_head = false;
     for (int id = root->id - 1; id >= 0; id--) {
         IrValue *v = c->vals[id];
+        bool shared = c->inner_uses[id] != v->uses; /* read outside the group too */
         if (c->inner_uses[id] == 0 || c->group[id] >= 0 || c->result[id] || !may_join(v, root, has_head) ||
-            c->inner_uses[id] != v->uses)
+            (shared && !recomputable(v)))
             continue;
         /* the operands the group would read from outside if v joined */
         IrValue *ops[FUSE_MAX_INPUTS + 1];
         int nops = outside_operands(c, g, lo, root->id, ops, FUSE_MAX_INPUTS);
         if (nops - 1 + count_new_operands(c, g, v, ops, nops) > FUSE_MAX_INPUTS) continue;
-        c->group[id] = g;
+        if (shared)
+            c->dup[id] = g;
+        else
+            c->group[id] = g;
         lo = id;
         if (is_row_head(v)) {
             has_head = true;
@@ -229,11 +253,11 @@ static void outline(Ctx *c, IrFunc *f, IrValue *root, int g, int lo) {
     }
     for (int id = lo; id <= root->id; id++) {
         IrValue *v = c->vals[id];
-        if (c->group[id] != g) continue;
+        if (!member(c, c->vals[id], g)) continue;
         IrValue *args[3];
         for (int i = 0; i < v->nargs; i++) {
             IrValue *a = v->args[i];
-            if (a->op != OP_INPUT && c->group[a->id] == g) {
+            if (member(c, a, g)) {
                 args[i] = copy[a->id - lo];
             } else if (is_scalar_constant(a)) {
                 args[i] = ir_build(body, OP_CONSTANT, NULL, 0, &a->attrs, &a->type, NULL, err, sizeof err);
@@ -255,7 +279,7 @@ static void outline(Ctx *c, IrFunc *f, IrValue *root, int g, int lo) {
     fused->phase = root->phase;
     ir_replace_uses(f, root, fused);
     for (int id = root->id; id >= lo; id--)
-        if (c->group[id] == g) ir_value_remove(f, c->vals[id]);
+        if (c->group[id] == g) ir_value_remove(f, c->vals[id]); /* not what it recomputes */
 }
 
 static bool fuse_func(IrFunc *f) {
@@ -263,8 +287,9 @@ static bool fuse_func(IrFunc *f) {
     int n = 0;
     for (IrValue *v = f->first; v; v = v->next) v->id = n++;
     Ctx c = {xcalloc((size_t)n + 1, sizeof *c.vals), xcalloc((size_t)n + 1, sizeof *c.group),
-             xcalloc((size_t)n + 1, sizeof *c.inner_uses), xcalloc((size_t)n + 1, sizeof *c.result), n};
-    for (IrValue *v = f->first; v; v = v->next) c.vals[v->id] = v, c.group[v->id] = -1;
+             xcalloc((size_t)n + 1, sizeof *c.dup), xcalloc((size_t)n + 1, sizeof *c.inner_uses),
+             xcalloc((size_t)n + 1, sizeof *c.result), n};
+    for (IrValue *v = f->first; v; v = v->next) c.vals[v->id] = v, c.group[v->id] = c.dup[v->id] = -1;
     for (int i = 0; i < f->nresults; i++) c.result[f->results[i]->id] = true;
     bool changed = false;
     int groups = 0;
@@ -275,12 +300,14 @@ static bool fuse_func(IrFunc *f) {
         memset(c.inner_uses, 0, sizeof *c.inner_uses * (size_t)n);
         int lo = grow(&c, root, g);
         int members = 0;
-        for (int k = lo; k <= id; k++) members += c.group[k] == g;
-        if (members < 2) continue; /* one op is already one kernel */
+        for (int k = lo; k <= id; k++) members += member(&c, c.vals[k], g);
+        IrValue *ops[FUSE_MAX_INPUTS + 1];
+        /* one op is already one kernel; a chain of constants alone is constant-fold's */
+        if (members < 2 || outside_operands(&c, g, lo, id, ops, FUSE_MAX_INPUTS) == 0) continue;
         outline(&c, f, root, g, lo);
         changed = true;
     }
-    free(c.vals), free(c.group), free(c.inner_uses), free(c.result);
+    free(c.vals), free(c.group), free(c.dup), free(c.inner_uses), free(c.result);
     return changed;
 }
 
