@@ -200,21 +200,17 @@ static void build_forward(CpuCg *c, Att *s) {
     bytes = LLVMBuildAnd(c->b, add(c, bytes, cpu_i64(c, 127)), cpu_i64(c, -64), ""); /* never 0 */
     LLVMTypeRef aps[2] = {c->i64, c->i64};
     LLVMValueRef kt = call(c, libc_fn(c, "aligned_alloc", c->ptr, aps, 2), (LLVMValueRef[]){cpu_i64(c, 64), bytes}, 2);
+    fill(c, kt, zero, f0, mul(c, ldmax, s->D)); /* once: the padding is never packed */
     Batch bt;
     batch_begin(c, s, &bt);
     LLVMValueRef kmax = s->causal ? imax(c, zero, imin(c, s->Tk, add(c, c->hi, s->off))) : s->Tk;
     LLVMValueRef ldt = mul(c, LLVMBuildSDiv(c->b, add(c, kmax, cpu_i64(c, KB - 1)), cpu_i64(c, KB), ""), cpu_i64(c, KB));
-    CpuLoop pj, pd, pz, pd2;
+    CpuLoop pj, pd;
     LLVMValueRef j = cpu_loop_begin(c, &pj, zero, kmax, false);
     LLVMValueRef d = cpu_loop_begin(c, &pd, zero, s->D, false);
     cpu_store(c, c->f32, cpu_load(c, c->f32, s->k, add(c, mul(c, j, s->D), d)), kt, add(c, mul(c, d, ldt), j));
     cpu_loop_end(c, &pd, NULL);
     cpu_loop_end(c, &pj, NULL);
-    d = cpu_loop_begin(c, &pd2, zero, s->D, false);
-    j = cpu_loop_begin(c, &pz, kmax, ldt, false);
-    cpu_store(c, c->f32, f0, kt, add(c, mul(c, d, ldt), j));
-    cpu_loop_end(c, &pz, NULL);
-    cpu_loop_end(c, &pd2, NULL);
 
     CpuLoop lq, lr, lj, lr2, ld, lk, lc, lc3, lc4, lf;
     LLVMValueRef i0 = cpu_loop_begin(c, &lq, c->lo, c->hi, false);
@@ -302,7 +298,7 @@ static void build_forward(CpuCg *c, Att *s) {
  * other side, the *rows*, goes R at a time; each row's scalars are broadcast against
  * the lane vectors, so nothing needs a horizontal sum. Per lane block:
  *
- *   at[d, c] = A[l0 + c, d], bt[e, c] = B[l0 + c, e]   packed transposed, zero-padded
+ *   at[d, c] = A[l0 + c, d], bt[e, c] = B[l0 + c, e]   packed transposed (lanes past nl: stale)
  *   for rows s0 by R:                   (those the causal mask lets see the block)
  *     S[r]  = Σ_d X[s_r, d] at[d]       R x NV vectors, in registers
  *     P[r]  = exp(scale S + bias - lse), 0 where masked
@@ -352,12 +348,10 @@ static LLVMValueRef clamp(CpuCg *c, LLVMValueRef x, LLVMValueRef lo, LLVMValueRe
 static void pack_t(CpuCg *c, const Grad *g, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef n,
                    LLVMValueRef l0, LLVMValueRef nl) {
     CpuLoop lc, ld;
-    LLVMValueRef cc = cpu_loop_begin(c, &lc, cpu_i64(c, 0), cpu_i64(c, g->LB), false);
-    LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSLT, cc, nl, "");
-    LLVMValueRef row = mul(c, add(c, l0, LLVMBuildSelect(c->b, in, cc, cpu_i64(c, 0), "")), n);
+    LLVMValueRef cc = cpu_loop_begin(c, &lc, cpu_i64(c, 0), nl, false);
+    LLVMValueRef row = mul(c, add(c, l0, cc), n);
     LLVMValueRef d = cpu_loop_begin(c, &ld, cpu_i64(c, 0), n, false);
-    LLVMValueRef x = LLVMBuildSelect(c->b, in, cpu_load(c, c->f32, src, add(c, row, d)), fconst(c, 0), "");
-    cpu_store(c, c->f32, x, dst, add(c, mul(c, d, cpu_i64(c, g->LB)), cc));
+    cpu_store(c, c->f32, cpu_load(c, c->f32, src, add(c, row, d)), dst, add(c, mul(c, d, cpu_i64(c, g->LB)), cc));
     cpu_loop_end(c, &ld, NULL);
     cpu_loop_end(c, &lc, NULL);
 }
@@ -442,11 +436,14 @@ static void grad_operands(const Att *s, Grad *g) {
     g->A = g->keys ? s->k : s->q, g->B = g->keys ? s->v : s->dout;
 }
 
+/* zeroed once per call: the lanes past a block's last are never packed (see pack_t) */
 static LLVMValueRef scratch(CpuCg *c, LLVMValueRef floats) {
     LLVMValueRef bytes = mul(c, floats, cpu_i64(c, 4));
     bytes = LLVMBuildAnd(c->b, add(c, bytes, cpu_i64(c, 127)), cpu_i64(c, -64), ""); /* never 0 */
     LLVMTypeRef aps[2] = {c->i64, c->i64};
-    return call(c, libc_fn(c, "aligned_alloc", c->ptr, aps, 2), (LLVMValueRef[]){cpu_i64(c, 64), bytes}, 2);
+    LLVMValueRef p = call(c, libc_fn(c, "aligned_alloc", c->ptr, aps, 2), (LLVMValueRef[]){cpu_i64(c, 64), bytes}, 2);
+    fill(c, p, cpu_i64(c, 0), fconst(c, 0), floats);
+    return p;
 }
 static LLVMValueRef at_offset(CpuCg *c, LLVMValueRef p, LLVMValueRef n) {
     return LLVMBuildGEP2(c->b, c->f32, p, &n, 1, "");
@@ -582,7 +579,13 @@ static void build_grad(CpuCg *c, Att *s) {
     LLVMValueRef nl = imin(c, LB, sub(c, c->hi, l0));
     pack_t(c, &g, at, g.A, s->D, l0, nl);
     if (!dv) pack_t(c, &g, bt, g.B, s->Dv, l0, nl);
-    fill(c, acc, zero, fconst(c, 0), acc_n);
+    { /* zero the accumulator vectors the block reads (lanes below nl rounded up to W) */
+        LLVMValueRef nw = mul(c, LLVMBuildSDiv(c->b, add(c, nl, cpu_i64(c, g.W - 1)), cpu_i64(c, g.W), ""), cpu_i64(c, g.W));
+        CpuLoop lzr;
+        LLVMValueRef e = cpu_loop_begin(c, &lzr, zero, ocols, false);
+        fill(c, acc, mul(c, e, LB), fconst(c, 0), nw);
+        cpu_loop_end(c, &lzr, NULL);
+    }
     if (!g.keys) { /* lse and D of the block's queries */
         LLVMValueRef cc = cpu_loop_begin(c, &lz, zero, LB, false);
         LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSLT, cc, nl, "");
