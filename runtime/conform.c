@@ -366,6 +366,11 @@ static const Case cases[] = {
         PAD("a3", "f32[1]", "f32[12]", "f32[13]", "0")
         "%r = attention %a0, %a1, %a2, %b {scale = 0.125, causal = true} : f32[2, 4, 1, 64]",
         "f32[2, 4, 1, 64]", 13 + 512, NULL),
+    ATT("attention rank 5, bias [2, 1, 2, 1, 13] (its batch offset is not two-level)",
+        "f32[2, 3, 2, 5, 16]; f32[2, 3, 2, 13, 16]; f32[2, 3, 2, 13, 16]; f32[2, 1, 2, 1, 12]",
+        PAD("a3", "f32[2, 1, 2, 1, 1]", "f32[2, 1, 2, 1, 12]", "f32[2, 1, 2, 1, 13]", "4")
+        "%r = attention %a0, %a1, %a2, %b {scale = 0.25} : f32[2, 3, 2, 5, 16]",
+        "f32[2, 3, 2, 5, 16]", 13 + 16 * 4, NULL),
     ATT("attention causal, 61 queries after 240 cached keys (Tk 301)",
         "f32[1, 2, 61, 64]; f32[1, 2, 301, 64]; f32[1, 2, 301, 64]",
         "%r = attention %a0, %a1, %a2 {scale = 0.125, causal = true} : f32[1, 2, 61, 64]",

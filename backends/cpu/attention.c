@@ -1,5 +1,9 @@
-/* attention.c — the fused attention kernels, generated as LLVM IR, for one batch (the
- * host walks the batch dims and hands each batch's pointers in, as for matmul):
+/* attention.c — the fused attention kernels, generated as LLVM IR. A call does a range
+ * of (batch, row) pairs: the kernel cuts it at batch boundaries and runs the one-batch
+ * code below on each piece with that batch's pointers (base + b * batch stride, the
+ * bias's offset given in two levels so that it may broadcast over heads), so a short
+ * sequence (T = 3 in a grokking model) costs one call per chunk, not one per head.
+ * Per batch:
  *
  *   forward  o[i] = Σ_j softmax_j(S[i, j]) v[j]      range: query rows
  *   lse      lse[i] = log Σ_j exp(S[i, j])             range: query rows
@@ -35,6 +39,7 @@
  * kernels may give 0 (they skip keys the mask hides instead of computing exp(-inf + inf)).
  */
 #include <math.h>
+#include <string.h>
 
 #include "cpu_cg.h"
 
@@ -47,8 +52,9 @@ typedef struct {
     bool causal, bias;
     double scale;
     /* params and buffers, read in the entry block */
-    LLVMValueRef Tq, Tk, D, Dv, bsq, bsk, off;
+    LLVMValueRef Tq, Tk, D, Dv, bsq, bsk, off, rows;
     LLVMValueRef out, q, k, v, o, dout, lse, bp;
+    LLVMValueRef *bufs[8]; /* &out, &q, ... in buffer order, the bias last (NULL: none) */
     LLVMValueRef acc; /* f32 slot for dot products */
 } Att;
 
@@ -138,6 +144,39 @@ static LLVMValueRef call(CpuCg *c, LLVMValueRef f, LLVMValueRef *args, int n) {
     return LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, args, (unsigned)n, "");
 }
 
+/* The batch loop around a builder's body: over the batches that [lo, hi) touches, with
+ * c->lo and c->hi set to the piece's rows and s's pointers to the batch's. Builders
+ * open it after their allocas and scratch (an alloca inside a loop grows the stack). */
+typedef struct {
+    CpuLoop l;
+    LLVMValueRef lo, hi;
+    Att saved;
+} Batch;
+
+static void batch_begin(CpuCg *c, Att *s, Batch *bt) {
+    bt->lo = c->lo, bt->hi = c->hi, bt->saved = *s;
+    LLVMValueRef b0 = LLVMBuildSDiv(c->b, c->lo, s->rows, "");
+    LLVMValueRef b1 = LLVMBuildSDiv(c->b, add(c, c->hi, sub(c, s->rows, cpu_i64(c, 1))), s->rows, "");
+    LLVMValueRef b = cpu_loop_begin(c, &bt->l, b0, b1, false), first = mul(c, b, s->rows);
+    c->lo = imax(c, cpu_i64(c, 0), sub(c, bt->lo, first));
+    c->hi = imin(c, s->rows, sub(c, bt->hi, first));
+    for (int i = 0; i < 8 && s->bufs[i]; i++) {
+        LLVMValueRef off, nin = cpu_param(c, CPU_ATT_BIAS_NIN);
+        if (s->bufs[i] == &s->bp)
+            off = add(c, mul(c, LLVMBuildSDiv(c->b, b, nin, ""), cpu_param(c, CPU_ATT_BIAS_SOUT)),
+                      mul(c, LLVMBuildSRem(c->b, b, nin, ""), cpu_param(c, CPU_ATT_BIAS_SIN)));
+        else
+            off = mul(c, b, cpu_param(c, CPU_ATT_STRIDE + i));
+        *s->bufs[i] = LLVMBuildGEP2(c->b, c->f32, *s->bufs[i], &off, 1, "");
+    }
+}
+
+static void batch_end(CpuCg *c, Att *s, Batch *bt) {
+    cpu_loop_end(c, &bt->l, NULL);
+    *s = bt->saved;
+    c->lo = bt->lo, c->hi = bt->hi;
+}
+
 /* forward over query rows [lo, hi).
  * The keys this call needs are first packed transposed, kt[d * ldt + j] = k[j, d] with
  * zeros past the last key up to a multiple of KB, so that a row's scores for a key block
@@ -155,24 +194,23 @@ static void build_forward(CpuCg *c, Att *s) {
     bool local = LLVMIsConstant(s->Dv) && LLVMConstIntGetSExtValue(s->Dv) * QB <= 16384;
     LLVMValueRef acc = local ? LLVMBuildArrayAlloca(c->b, c->f32, mul(c, s->Dv, cpu_i64(c, QB)), "acc") : s->out;
     LLVMValueRef zero = cpu_i64(c, 0), ninf = fconst(c, -INFINITY), f0 = fconst(c, 0);
-    /* pack the keys rows [lo, hi) can see */
-    LLVMValueRef kmax = s->causal ? imax(c, zero, imin(c, s->Tk, add(c, c->hi, s->off))) : s->Tk;
-    LLVMValueRef ldt = mul(c, LLVMBuildSDiv(c->b, add(c, kmax, cpu_i64(c, KB - 1)), cpu_i64(c, KB), ""), cpu_i64(c, KB));
-    LLVMValueRef bytes = mul(c, mul(c, ldt, s->D), cpu_i64(c, 4));
+    /* room for every key, then per batch: pack the keys rows [lo, hi) can see */
+    LLVMValueRef ldmax = mul(c, LLVMBuildSDiv(c->b, add(c, s->Tk, cpu_i64(c, KB - 1)), cpu_i64(c, KB), ""), cpu_i64(c, KB));
+    LLVMValueRef bytes = mul(c, mul(c, ldmax, s->D), cpu_i64(c, 4));
     bytes = LLVMBuildAnd(c->b, add(c, bytes, cpu_i64(c, 127)), cpu_i64(c, -64), ""); /* never 0 */
     LLVMTypeRef aps[2] = {c->i64, c->i64};
     LLVMValueRef kt = call(c, libc_fn(c, "aligned_alloc", c->ptr, aps, 2), (LLVMValueRef[]){cpu_i64(c, 64), bytes}, 2);
-    CpuLoop pj, pd, pz, pd2;
+    fill(c, kt, zero, f0, mul(c, ldmax, s->D)); /* once: the padding is never packed */
+    Batch bt;
+    batch_begin(c, s, &bt);
+    LLVMValueRef kmax = s->causal ? imax(c, zero, imin(c, s->Tk, add(c, c->hi, s->off))) : s->Tk;
+    LLVMValueRef ldt = mul(c, LLVMBuildSDiv(c->b, add(c, kmax, cpu_i64(c, KB - 1)), cpu_i64(c, KB), ""), cpu_i64(c, KB));
+    CpuLoop pj, pd;
     LLVMValueRef j = cpu_loop_begin(c, &pj, zero, kmax, false);
     LLVMValueRef d = cpu_loop_begin(c, &pd, zero, s->D, false);
     cpu_store(c, c->f32, cpu_load(c, c->f32, s->k, add(c, mul(c, j, s->D), d)), kt, add(c, mul(c, d, ldt), j));
     cpu_loop_end(c, &pd, NULL);
     cpu_loop_end(c, &pj, NULL);
-    d = cpu_loop_begin(c, &pd2, zero, s->D, false);
-    j = cpu_loop_begin(c, &pz, kmax, ldt, false);
-    cpu_store(c, c->f32, f0, kt, add(c, mul(c, d, ldt), j));
-    cpu_loop_end(c, &pz, NULL);
-    cpu_loop_end(c, &pd2, NULL);
 
     CpuLoop lq, lr, lj, lr2, ld, lk, lc, lc3, lc4, lf;
     LLVMValueRef i0 = cpu_loop_begin(c, &lq, c->lo, c->hi, false);
@@ -249,6 +287,7 @@ static void build_forward(CpuCg *c, Att *s) {
     cpu_loop_end(c, &le, NULL);
     cpu_loop_end(c, &lf, NULL);
     cpu_loop_end(c, &lq, cpu_i64(c, QB));
+    batch_end(c, s, &bt);
     call(c, libc_fn(c, "free", c->voidt, &c->ptr, 1), &kt, 1);
 }
 
@@ -259,7 +298,7 @@ static void build_forward(CpuCg *c, Att *s) {
  * other side, the *rows*, goes R at a time; each row's scalars are broadcast against
  * the lane vectors, so nothing needs a horizontal sum. Per lane block:
  *
- *   at[d, c] = A[l0 + c, d], bt[e, c] = B[l0 + c, e]   packed transposed, zero-padded
+ *   at[d, c] = A[l0 + c, d], bt[e, c] = B[l0 + c, e]   packed transposed (lanes past nl: stale)
  *   for rows s0 by R:                   (those the causal mask lets see the block)
  *     S[r]  = Σ_d X[s_r, d] at[d]       R x NV vectors, in registers
  *     P[r]  = exp(scale S + bias - lse), 0 where masked
@@ -309,12 +348,10 @@ static LLVMValueRef clamp(CpuCg *c, LLVMValueRef x, LLVMValueRef lo, LLVMValueRe
 static void pack_t(CpuCg *c, const Grad *g, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef n,
                    LLVMValueRef l0, LLVMValueRef nl) {
     CpuLoop lc, ld;
-    LLVMValueRef cc = cpu_loop_begin(c, &lc, cpu_i64(c, 0), cpu_i64(c, g->LB), false);
-    LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSLT, cc, nl, "");
-    LLVMValueRef row = mul(c, add(c, l0, LLVMBuildSelect(c->b, in, cc, cpu_i64(c, 0), "")), n);
+    LLVMValueRef cc = cpu_loop_begin(c, &lc, cpu_i64(c, 0), nl, false);
+    LLVMValueRef row = mul(c, add(c, l0, cc), n);
     LLVMValueRef d = cpu_loop_begin(c, &ld, cpu_i64(c, 0), n, false);
-    LLVMValueRef x = LLVMBuildSelect(c->b, in, cpu_load(c, c->f32, src, add(c, row, d)), fconst(c, 0), "");
-    cpu_store(c, c->f32, x, dst, add(c, mul(c, d, cpu_i64(c, g->LB)), cc));
+    cpu_store(c, c->f32, cpu_load(c, c->f32, src, add(c, row, d)), dst, add(c, mul(c, d, cpu_i64(c, g->LB)), cc));
     cpu_loop_end(c, &ld, NULL);
     cpu_loop_end(c, &lc, NULL);
 }
@@ -389,17 +426,24 @@ static void grad_init(CpuCg *c, const Att *s, Grad *g, bool keys) {
     g->R = g->W >= 16 ? 4 : 2; /* S, dP and the loads fit 32 zmm (16 ymm with AVX2) */
     g->LB = g->W * g->NV;
     g->vt = LLVMVectorType(c->f32, (unsigned)g->W), g->vi = LLVMVectorType(c->i32, (unsigned)g->W);
-    g->X = keys ? s->q : s->k, g->Y = keys ? s->dout : s->v;
-    g->A = keys ? s->k : s->q, g->B = keys ? s->v : s->dout;
     for (int r = 0; r < g->R; r++)
         for (int v = 0; v < g->NV; v++) g->acc[r][v] = LLVMBuildAlloca(c->b, g->vt, "acc");
 }
 
+/* The operands of the sides, from s's pointers (the batch's: call after batch_begin). */
+static void grad_operands(const Att *s, Grad *g) {
+    g->X = g->keys ? s->q : s->k, g->Y = g->keys ? s->dout : s->v;
+    g->A = g->keys ? s->k : s->q, g->B = g->keys ? s->v : s->dout;
+}
+
+/* zeroed once per call: the lanes past a block's last are never packed (see pack_t) */
 static LLVMValueRef scratch(CpuCg *c, LLVMValueRef floats) {
     LLVMValueRef bytes = mul(c, floats, cpu_i64(c, 4));
     bytes = LLVMBuildAnd(c->b, add(c, bytes, cpu_i64(c, 127)), cpu_i64(c, -64), ""); /* never 0 */
     LLVMTypeRef aps[2] = {c->i64, c->i64};
-    return call(c, libc_fn(c, "aligned_alloc", c->ptr, aps, 2), (LLVMValueRef[]){cpu_i64(c, 64), bytes}, 2);
+    LLVMValueRef p = call(c, libc_fn(c, "aligned_alloc", c->ptr, aps, 2), (LLVMValueRef[]){cpu_i64(c, 64), bytes}, 2);
+    fill(c, p, cpu_i64(c, 0), fconst(c, 0), floats);
+    return p;
 }
 static LLVMValueRef at_offset(CpuCg *c, LLVMValueRef p, LLVMValueRef n) {
     return LLVMBuildGEP2(c->b, c->f32, p, &n, 1, "");
@@ -462,6 +506,9 @@ static void build_lse(CpuCg *c, Att *s) {
     LLVMValueRef vninf = vsplat(c, &g, fconst(c, -INFINITY)), v0 = LLVMConstNull(g.vt);
     LLVMValueRef at = scratch(c, add(c, at_n, mul(c, LB, cpu_i64(c, 2))));
     LLVMValueRef mo = at_offset(c, at, at_n), lo_ = at_offset(c, mo, LB);
+    Batch bt;
+    batch_begin(c, s, &bt);
+    grad_operands(s, &g);
     CpuLoop lb, lr, lf;
     LLVMValueRef l0 = cpu_loop_begin(c, &lb, c->lo, c->hi, false);
     LLVMValueRef nl = imin(c, LB, sub(c, c->hi, l0));
@@ -498,6 +545,7 @@ static void build_lse(CpuCg *c, Att *s) {
     cpu_store(c, c->f32, LLVMBuildFAdd(c->b, mu, cpu_intrinsic(c, "llvm.log", c->f32, &ll, 1), ""), s->out, add(c, l0, cc));
     cpu_loop_end(c, &lf, NULL);
     cpu_loop_end(c, &lb, LB);
+    batch_end(c, s, &bt);
     call(c, libc_fn(c, "free", c->voidt, &c->ptr, 1), &at, 1);
 }
 
@@ -514,6 +562,9 @@ static void build_grad(CpuCg *c, Att *s) {
     LLVMValueRef at = scratch(c, add(c, add(c, add(c, at_n, bt_n), add(c, acc_n, mul(c, LB, cpu_i64(c, 2)))), s->Tq));
     LLVMValueRef bt = at_offset(c, at, at_n), acc = at_offset(c, bt, bt_n), lsev = at_offset(c, acc, acc_n);
     LLVMValueRef dlane = at_offset(c, lsev, LB), drow = at_offset(c, dlane, LB);
+    Batch bat;
+    batch_begin(c, s, &bat);
+    grad_operands(s, &g);
     if (s->mode == ATT_DK) { /* D[i] = do[i].o[i] for the queries that see a key of [lo, hi) */
         LLVMValueRef first = s->causal ? clamp(c, sub(c, c->lo, s->off), zero, s->Tq) : zero;
         CpuLoop li;
@@ -528,7 +579,13 @@ static void build_grad(CpuCg *c, Att *s) {
     LLVMValueRef nl = imin(c, LB, sub(c, c->hi, l0));
     pack_t(c, &g, at, g.A, s->D, l0, nl);
     if (!dv) pack_t(c, &g, bt, g.B, s->Dv, l0, nl);
-    fill(c, acc, zero, fconst(c, 0), acc_n);
+    { /* zero the accumulator vectors the block reads (lanes below nl rounded up to W) */
+        LLVMValueRef nw = mul(c, LLVMBuildSDiv(c->b, add(c, nl, cpu_i64(c, g.W - 1)), cpu_i64(c, g.W), ""), cpu_i64(c, g.W));
+        CpuLoop lzr;
+        LLVMValueRef e = cpu_loop_begin(c, &lzr, zero, ocols, false);
+        fill(c, acc, mul(c, e, LB), fconst(c, 0), nw);
+        cpu_loop_end(c, &lzr, NULL);
+    }
     if (!g.keys) { /* lse and D of the block's queries */
         LLVMValueRef cc = cpu_loop_begin(c, &lz, zero, LB, false);
         LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSLT, cc, nl, "");
@@ -578,6 +635,7 @@ static void build_grad(CpuCg *c, Att *s) {
     cpu_loop_end(c, &le, NULL);
     cpu_loop_end(c, &lo_, NULL);
     cpu_loop_end(c, &lb, LB);
+    batch_end(c, s, &bat);
     call(c, libc_fn(c, "free", c->voidt, &c->ptr, 1), &at, 1);
 }
 
@@ -599,13 +657,17 @@ void cpu_cg_attention(CpuCg *c, const IrValue *v, const char *name) {
     IrDim dd = v->args[0]->type.dims[r - 1], dv = s.mode == ATT_LSE ? dd : v->args[2]->type.dims[r - 1];
     if (!dd.sym) s.D = cpu_i64(c, dd.size);
     if (!dv.sym) s.Dv = cpu_i64(c, dv.size);
-    s.bsq = cpu_param(c, 4), s.bsk = cpu_param(c, 5);
+    s.bsq = cpu_param(c, 4), s.bsk = cpu_param(c, 5), s.rows = cpu_param(c, CPU_ATT_ROWS);
     s.off = sub(c, s.Tk, s.Tq);
     /* bufs: out, q, k, then v (forward) or v, o, do, lse (gradients); the bias last */
     s.out = cpu_buf(c, 0), s.q = cpu_buf(c, 1), s.k = cpu_buf(c, 2);
     if (s.mode != ATT_LSE) s.v = cpu_buf(c, 3);
     if (base == 6) s.o = cpu_buf(c, 4), s.dout = cpu_buf(c, 5), s.lse = cpu_buf(c, 6);
     if (s.bias) s.bp = cpu_buf(c, base + 1);
+    LLVMValueRef *order[8] = {&s.out, &s.q, &s.k, &s.v, &s.o, &s.dout, &s.lse};
+    int nb = base + 1;
+    if (s.bias) order[nb++] = &s.bp;
+    memcpy(s.bufs, order, sizeof(LLVMValueRef *) * (size_t)nb);
     if (s.mode == ATT_FWD)
         build_forward(c, &s);
     else if (s.mode == ATT_LSE)

@@ -69,10 +69,12 @@ typedef enum {
     /* scatter_add: bufs out, idx, upd; params rows, rowlen, npos; range: columns
      * (each thread owns columns, so duplicate indices never race). Returns 1 + pos. */
     CPU_K_SCATTER,
-    /* attention, attention_lse, attention_grad (attention.c), one batch per call:
-     * bufs out, q, k, then v (attention) or v, o, do, lse (attention_grad), the bias last
-     * when there is one; params Tq, Tk, D, Dv, bsq, bsk (the bias strides along queries
-     * and keys, 0 when broadcast). Range: query rows; key rows for d k and d v. */
+    /* attention, attention_lse, attention_grad (attention.c): bufs out, q, k, then v
+     * (attention) or v, o, do, lse (attention_grad), the bias last when there is one;
+     * params (CPU_ATT_*) Tq, Tk, D, Dv, bsq, bsk (the bias strides along queries and keys,
+     * 0 when broadcast), rows (per batch: Tq, or Tk for d k and d v), each buffer's batch
+     * stride, and the bias's batch offset as (b / nin) sout + (b % nin) sin. Range:
+     * (batch, row) pairs b * rows + row, so one call does many batches of few rows. */
     CPU_K_ATTENTION,
 } CpuKind;
 
@@ -120,6 +122,13 @@ void cpu_cg_dispose(CpuCg *c); /* builder, module and context */
 bool cpu_cg_value(CpuCg *c, const IrValue *v, CpuKernelInfo *out, char *err, size_t errlen);
 /* The matmul kernel (matmul.c), as function `name`; ta/tb: A / B stored transposed. */
 void cpu_cg_matmul(CpuCg *c, IrDType dt, bool ta, bool tb, const char *name);
+/* The params of CPU_K_ATTENTION: bufs[i]'s batch stride is CPU_ATT_STRIDE + i (the
+ * bias's is unused: CPU_ATT_BIAS_* give its offset). */
+enum {
+    CPU_ATT_ROWS = 6, CPU_ATT_STRIDE = 7, CPU_ATT_BIAS_NIN = 15, CPU_ATT_BIAS_SIN,
+    CPU_ATT_BIAS_SOUT, CPU_ATT_NPARAMS
+};
+
 /* The kernel of an attention, attention_lse or attention_grad value (attention.c). */
 void cpu_cg_attention(CpuCg *c, const IrValue *v, const char *name);
 

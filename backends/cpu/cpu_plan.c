@@ -337,37 +337,42 @@ static bool matmul(const CpuLaunch *L, const CpuKernelInfo *ki, CpuKernelFn fn, 
 }
 
 /* Attention over (batch, row) pairs: the range is batches * rows (query rows, or key rows
- * for d k and d v); a chunk that crosses a batch boundary is cut there, and each piece is
- * one kernel call with that batch's pointers. q, k, v, o, do, lse and the output have
- * equal batch dims (no broadcasting); only the bias broadcasts, so its batch offset
- * comes from its broadcast strides within the scores [..., Tq, Tk]. */
+ * for d k and d v), and the kernel cuts its chunk at batch boundaries itself, stepping
+ * each operand by its batch stride. q, k, v, o, do, lse and the output have equal batch
+ * dims (no broadcasting); only the bias broadcasts, and its batch offset is given to the
+ * kernel in two levels, (b / nin) sout + (b % nin) sin over the last batch dim (nin) and
+ * the rest: that covers a bias over [B, H], [B, 1] (the usual [B, 1, 1, Tk] mask), [1, H]
+ * or none. Any other broadcast (the outer batch dims not one contiguous run) is called
+ * per batch with its offset from ref_broadcast_offset, as before. */
 typedef struct {
     CpuKernelFn fn;
     Tensor *const *a;
     Tensor *out;
-    int nargs, nbufs, br;
+    int nargs, br;
     bool bias;
-    int64_t batches, rows, p[6], sdims[IR_MAX_RANK], bs[IR_MAX_RANK];
+    int64_t batches, rows, p[CPU_ATT_NPARAMS], sdims[IR_MAX_RANK], bs[IR_MAX_RANK];
 } AttnCall;
 
-static void attn_piece(const AttnCall *m, int64_t b, void **bufs) {
-    /* bufs: out, then the operands in order, the bias last */
-    bufs[0] = (float *)m->out->data + tensor_numel(m->out) / m->batches * b;
+/* bufs: out, then the operands in order, the bias last; batch b's pointers when b >= 0 */
+static void attn_bufs(const AttnCall *m, int64_t b, void **bufs) {
+    int64_t bb = b < 0 ? 0 : b;
+    bufs[0] = (float *)m->out->data + m->p[CPU_ATT_STRIDE] * bb;
     int nops = m->bias ? m->nargs - 1 : m->nargs;
-    for (int i = 0; i < nops; i++)
-        bufs[1 + i] = (float *)m->a[i]->data + tensor_numel(m->a[i]) / m->batches * b;
+    for (int i = 0; i < nops; i++) bufs[1 + i] = (float *)m->a[i]->data + m->p[CPU_ATT_STRIDE + 1 + i] * bb;
     if (m->bias)
         bufs[m->nargs] = (float *)m->a[m->nargs - 1]->data +
-                         ref_broadcast_offset(b, m->br, m->sdims, m->bs);
+                         (b < 0 ? 0 : ref_broadcast_offset(b, m->br, m->sdims, m->bs));
 }
 
+/* the per-batch fallback: a chunk that crosses a batch boundary is cut there (each
+ * piece's range stays in [0, rows), so the kernel's own batch loop sees batch 0) */
 static int64_t attn_task(void *ctx, int64_t lo, int64_t hi, int thread) {
     (void)thread; /* attention kernels take no scratch from the pool */
     AttnCall *m = ctx;
     while (lo < hi) {
         int64_t b = lo / m->rows, r0 = lo % m->rows, r1 = r0 + (hi - lo) < m->rows ? r0 + (hi - lo) : m->rows;
         void *bufs[8];
-        attn_piece(m, b, bufs);
+        attn_bufs(m, b, bufs);
         int64_t st = m->fn(bufs, m->p, r0, r1);
         if (st) return st;
         lo += r1 - r0;
@@ -392,15 +397,36 @@ static bool attention(const CpuLaunch *L, const IrValue *v, CpuKernelFn fn, Tens
     }
     bool keys = v->op == OP_ATTENTION_GRAD && v->attrs.index > 0;
     m.rows = keys ? Tk : Tq;
-    int64_t p[6] = {Tq, Tk, D, Dv, m.bias ? m.bs[r - 2] : 0, m.bias ? m.bs[r - 1] : 0};
-    memcpy(m.p, p, sizeof p);
     int64_t batches = m.batches = prod(q->dims, 0, r - 2);
     if (batches == 0 || m.rows == 0) return true;
+    int64_t p[6] = {Tq, Tk, D, Dv, m.bias ? m.bs[r - 2] : 0, m.bias ? m.bs[r - 1] : 0};
+    memcpy(m.p, p, sizeof p);
+    m.p[CPU_ATT_ROWS] = m.rows;
+    m.p[CPU_ATT_STRIDE] = tensor_numel(out) / batches;
+    for (int i = 0; i < (m.bias ? v->nargs - 1 : v->nargs); i++)
+        m.p[CPU_ATT_STRIDE + 1 + i] = tensor_numel(a[i]) / batches;
+    /* the bias in two levels: nin = the last batch dim, sout = the offset of batch nin;
+     * the outer dims must then step by sout times the batches inside them */
+    bool whole = true;
+    m.p[CPU_ATT_BIAS_NIN] = 1;
+    if (m.bias && r > 2) {
+        int64_t nin = m.sdims[r - 3], sout = batches > nin ? ref_broadcast_offset(nin, m.br, m.sdims, m.bs) : 0;
+        m.p[CPU_ATT_BIAS_NIN] = nin, m.p[CPU_ATT_BIAS_SIN] = m.bs[r - 3], m.p[CPU_ATT_BIAS_SOUT] = sout;
+        int64_t inner = 1;
+        for (int d = r - 4; d >= 0; inner *= m.sdims[d], d--)
+            if (m.sdims[d] != 1 && m.bs[d] != sout * inner) whole = false;
+    }
     if (L->rec) {
+        if (whole) {
+            void *bufs[8];
+            attn_bufs(&m, -1, bufs);
+            L->rec(L->rec_ctx, bufs, v->nargs + 1, m.p, CPU_ATT_NPARAMS, 0, batches * m.rows);
+            return true;
+        }
         for (int64_t b = 0; b < batches; b++) {
             void *bufs[8];
-            attn_piece(&m, b, bufs);
-            L->rec(L->rec_ctx, bufs, v->nargs + 1, m.p, 6, 0, m.rows);
+            attn_bufs(&m, b, bufs);
+            L->rec(L->rec_ctx, bufs, v->nargs + 1, m.p, CPU_ATT_NPARAMS, 0, m.rows);
         }
         return true;
     }
@@ -409,6 +435,13 @@ static bool attention(const CpuLaunch *L, const IrValue *v, CpuKernelFn fn, Tens
     int64_t per_row = 2 * (D + Dv + 1) * ((keys ? Tq : Tk) + 1);
     int64_t grain = MM_MIN_CHUNK / per_row;
     if (grain < 16) grain = 16;
+    if (whole) {
+        void *bufs[8];
+        attn_bufs(&m, -1, bufs);
+        Call c = {fn, bufs, m.p};
+        cpu_pool_for(L->pool, batches * m.rows, grain, 4, call_task, &c);
+        return true;
+    }
     cpu_pool_for(L->pool, batches * m.rows, grain, 4, attn_task, &m);
     return true;
 }
