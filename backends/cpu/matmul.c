@@ -79,14 +79,6 @@ static void vstore(CpuCg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx
     LLVMSetAlignment(LLVMBuildStore(c->b, v, fptr(c, base, idx)), 4);
 }
 
-/* Ask for the cache line at base[idx] to be fetched (for reading), ahead of its load.
- * A prefetch of an address past the operand is harmless: it never faults. */
-static void prefetch(CpuCg *c, LLVMValueRef base, LLVMValueRef idx) {
-    LLVMValueRef args[4] = {fptr(c, base, idx), LLVMConstInt(c->i32, 0, 0), LLVMConstInt(c->i32, 3, 0),
-                            LLVMConstInt(c->i32, 1, 0)};
-    cpu_intrinsic(c, "llvm.prefetch", c->ptr, args, 4);
-}
-
 /* Lanes [0, n) that are below `count` (an i64; <= 0: none). */
 static LLVMValueRef lane_mask(CpuCg *c, int n, LLVMValueRef count) {
     LLVMValueRef iota[16];
@@ -126,16 +118,12 @@ static void transpose_regs(CpuCg *c, LLVMValueRef *r, int n) {
         }
 }
 
-/* dst[t * ds + r] = src[r * ss + t] for r, t < n: an n x n tile through registers; each
- * source row's line `ahead` rows further on is prefetched (the next panel's tile). */
+/* dst[t * ds + r] = src[r * ss + t] for r, t < n: an n x n tile through registers. */
 static void copy_transposed(CpuCg *c, int n, LLVMValueRef src, LLVMValueRef ss, LLVMValueRef dst,
-                            LLVMValueRef ds, int ahead) {
+                            LLVMValueRef ds) {
     LLVMTypeRef vt = LLVMVectorType(c->f32, (unsigned)n);
     LLVMValueRef r[16];
-    for (int i = 0; i < n; i++) {
-        r[i] = vload(c, vt, src, mul(c, cpu_i64(c, i), ss));
-        prefetch(c, src, mul(c, cpu_i64(c, i + ahead), ss));
-    }
+    for (int i = 0; i < n; i++) r[i] = vload(c, vt, src, mul(c, cpu_i64(c, i), ss));
     transpose_regs(c, r, n);
     for (int i = 0; i < n; i++) vstore(c, r[i], dst, mul(c, cpu_i64(c, i), ds));
 }
@@ -185,7 +173,7 @@ static void pack_tiles(CpuCg *c, int R, int T, LLVMValueRef dst, LLVMValueRef sr
         LLVMValueRef rv = add(c, r0, cpu_i64(c, v * T));
         copy_transposed(c, T, fptr(c, src, add(c, mul(c, rv, stride), pb)), stride,
                         fptr(c, dst, add(c, d0, add(c, mul(c, pb, cpu_i64(c, R)), cpu_i64(c, v * T)))),
-                        cpu_i64(c, R), R);
+                        cpu_i64(c, R));
     }
     cpu_loop_end(c, &lb, cpu_i64(c, T));
     LLVMValueRef p = cpu_loop_begin(c, &lp, pv, kc, false);
