@@ -32,6 +32,10 @@ typedef struct {
     IrValue *v;
     CpuKernelInfo ki;
     bool virt;      /* a transpose every user reads in place: no kernel, no tensor */
+    /* A reshape: its operand's data under its own shape (every tensor here is contiguous,
+     * so a reshape moves nothing). Its kernel is still built, for ahead-of-time drivers. */
+    bool alias;
+    Tensor view;    /* the alias of the current run */
     CpuKernelFn fn;
     CpuKernelFn epi; /* a fused matmul's epilogue (ki.epi) */
     double seconds; /* profile */
@@ -128,6 +132,7 @@ static bool codegen_func(CpuCg *c, IrFunc *f, Step *steps, char *err, size_t err
     for (IrValue *v = f->first; v; v = v->next) {
         if (v->op == OP_INPUT || v->op == OP_WEIGHT) continue;
         steps[v->id].v = v;
+        steps[v->id].alias = v->op == OP_RESHAPE && v->type.dtype == v->args[0]->type.dtype;
         if (steps[v->id].virt) continue;
         if (!cpu_cg_value(c, v, &steps[v->id].ki, err, errlen)) {
             char why[512];
@@ -336,6 +341,13 @@ static bool eval_value(BkExec *e, Slot *slots, RefEnv *env, IrValue *v, Tensor *
     int64_t dims[IR_MAX_RANK];
     Tensor *out = NULL;
     if (ok) ok = ref_value_shape(v, a, env, &rank, dims, err, errlen);
+    if (ok && st->alias) {
+        st->view = (Tensor){.dtype = v->type.dtype, .rank = rank, .data = a[0]->data};
+        memcpy(st->view.dims, dims, sizeof dims[0] * (size_t)rank);
+        slots[s].t = &st->view;
+        slots[s].owned = false;
+        return true;
+    }
     if (ok) ok = (out = pool_take(e, v->type.dtype, rank, dims, err, errlen)) != NULL;
     if (ok) {
         bool prof = e->cb->opts.profile;
@@ -355,7 +367,7 @@ static bool eval_value(BkExec *e, Slot *slots, RefEnv *env, IrValue *v, Tensor *
 }
 
 static void extend_virtual(BkExec *e, Slot *slots, const IrValue *a, int s) {
-    if (a->op == OP_INPUT || !e->steps[a->id].virt) return;
+    if (a->op == OP_INPUT || (!e->steps[a->id].virt && !e->steps[a->id].alias)) return;
     for (int i = 0; i < a->nargs; i++) {
         int src = slot_of(e->f, a->args[i]);
         if (src >= 0 && slots[src].last_use < s) slots[src].last_use = s;
