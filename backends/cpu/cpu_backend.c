@@ -35,7 +35,12 @@ typedef struct {
     /* A reshape: its operand's data under its own shape (every tensor here is contiguous,
      * so a reshape moves nothing). Its kernel is still built, for ahead-of-time drivers. */
     bool alias;
-    Tensor view;    /* the alias of the current run */
+    /* A split along the last axis read only through reshapes that cut that axis into
+     * heads, read only by transposes (attention's q, k, v): the split is not copied; the
+     * transposes read the parts in place, `strided` (view's strides, in elements). */
+    bool split_view, strided;
+    Tensor view; /* the alias or part of the current run */
+    int64_t strides[IR_MAX_RANK];
     CpuKernelFn fn;
     CpuKernelFn epi; /* a fused matmul's epilogue (ki.epi) */
     double seconds; /* profile */
@@ -125,10 +130,53 @@ static void fuse_sum_matmuls(IrFunc *f, Step *steps) {
     }
 }
 
+static bool is_result(const IrFunc *f, const IrValue *v) {
+    for (int i = 0; i < f->nresults; i++)
+        if (f->results[i] == v) return true;
+    return false;
+}
+
+/* r = reshape(part) keeps part's leading dims and cuts its last dim into static dims
+ * (f32[B, T, 768] -> f32[B, T, 12, 64]), and only transposes read it. */
+static bool cuts_last_dim(const IrFunc *f, const IrValue *r, const IrValue *part) {
+    const IrType *in = &part->type, *out = &r->type;
+    int lead = in->rank - 1;
+    if (r->op != OP_RESHAPE || out->rank <= lead || is_result(f, r) || in->dims[lead].sym) return false;
+    int64_t n = 1;
+    for (int i = 0; i < out->rank; i++) {
+        if (i < lead && !ir_dim_eq(in->dims[i], out->dims[i])) return false;
+        if (i >= lead && out->dims[i].sym) return false;
+        if (i >= lead) n *= out->dims[i].size;
+    }
+    if (n != in->dims[lead].size) return false;
+    for (const IrValue *u = f->first; u; u = u->next)
+        for (int i = 0; i < u->nargs; i++)
+            if (u->args[i] == r && u->op != OP_TRANSPOSE) return false;
+    return true;
+}
+
+/* Mark the splits along the last axis whose every user cuts_last_dim: GPT-2's q, k, v,
+ * which would be copied out of qkv, then each copied again by its head transpose. */
+static void fuse_head_splits(IrFunc *f, Step *steps) {
+    for (IrValue *sp = f->first; sp; sp = sp->next) {
+        if (sp->op != OP_SPLIT || sp->attrs.axis != sp->type.rank - 1 || is_result(f, sp)) continue;
+        bool ok = true;
+        int users = 0;
+        for (IrValue *u = f->first; ok && u; u = u->next)
+            for (int i = 0; ok && i < u->nargs; i++)
+                if (u->args[i] == sp) ok = cuts_last_dim(f, u, sp), users++;
+        if (!ok || !users) continue;
+        steps[sp->id].split_view = true;
+        for (IrValue *u = f->first; u; u = u->next)
+            if (u->nargs && u->args[0] == sp) steps[u->id].strided = true;
+    }
+}
+
 /* Codegen for every value of f into c; steps gets each value's kernel info. */
 static bool codegen_func(CpuCg *c, IrFunc *f, Step *steps, char *err, size_t errlen) {
     fuse_transposes(f, steps);
     fuse_sum_matmuls(f, steps);
+    fuse_head_splits(f, steps);
     for (IrValue *v = f->first; v; v = v->next) {
         if (v->op == OP_INPUT || v->op == OP_WEIGHT) continue;
         steps[v->id].v = v;
@@ -232,6 +280,25 @@ static Tensor *clone(const Tensor *t) {
     Tensor *c = tensor_create(t->dtype, t->rank, t->dims, err, sizeof err);
     if (c) memcpy(c->data, t->data, tensor_bytes(t));
     return c;
+}
+
+/* st->view: v (an alias or a split_view) over x's data. A split's part starts `index`
+ * parts into x's last axis and keeps x's strides; a strided reshape of it keeps the
+ * leading strides and cuts the last axis (stride 1) into contiguous dims. */
+static void set_view(Step *st, const Step *part, const IrValue *v, const Tensor *x, int rank,
+                     const int64_t *dims) {
+    st->view = (Tensor){.dtype = v->type.dtype, .rank = rank, .data = x->data};
+    memcpy(st->view.dims, dims, sizeof dims[0] * (size_t)rank);
+    if (st->split_view) {
+        int64_t k = 1;
+        for (int i = x->rank - 1; i >= 0; i--) st->strides[i] = k, k *= x->dims[i];
+        st->view.data = (char *)x->data + ir_dtype_size(x->dtype) * (size_t)(v->attrs.index * dims[rank - 1]);
+    } else if (st->strided) {
+        int lead = part->view.rank - 1;
+        memcpy(st->strides, part->strides, sizeof st->strides[0] * (size_t)lead);
+        int64_t k = 1;
+        for (int i = rank - 1; i >= lead; i--) st->strides[i] = k, k *= dims[i];
+    }
 }
 
 /* One call of st's kernel took `sec`. */
@@ -341,9 +408,8 @@ static bool eval_value(BkExec *e, Slot *slots, RefEnv *env, IrValue *v, Tensor *
     int64_t dims[IR_MAX_RANK];
     Tensor *out = NULL;
     if (ok) ok = ref_value_shape(v, a, env, &rank, dims, err, errlen);
-    if (ok && st->alias) {
-        st->view = (Tensor){.dtype = v->type.dtype, .rank = rank, .data = a[0]->data};
-        memcpy(st->view.dims, dims, sizeof dims[0] * (size_t)rank);
+    if (ok && (st->alias || st->split_view)) {
+        set_view(st, st->strided ? &e->steps[v->args[0]->id] : NULL, v, a[0], rank, dims);
         slots[s].t = &st->view;
         slots[s].owned = false;
         return true;
@@ -352,7 +418,9 @@ static bool eval_value(BkExec *e, Slot *slots, RefEnv *env, IrValue *v, Tensor *
     if (ok) {
         bool prof = e->cb->opts.profile;
         double t0 = prof ? now_seconds() : 0;
-        CpuLaunch L = {.pool = e->cb->pool, .epi = st->epi};
+        const Step *in = v->nargs && v->args[0]->op != OP_INPUT ? &e->steps[v->args[0]->id] : NULL;
+        CpuLaunch L = {.pool = e->cb->pool, .epi = st->epi,
+                       .in_strides = in && in->strided && in->alias ? in->strides : NULL};
         ok = cpu_plan_launch(&L, v, &st->ki, st->fn, a, out, err, errlen);
         if (prof) profile_add(st, now_seconds() - t0);
     }
@@ -367,7 +435,8 @@ static bool eval_value(BkExec *e, Slot *slots, RefEnv *env, IrValue *v, Tensor *
 }
 
 static void extend_virtual(BkExec *e, Slot *slots, const IrValue *a, int s) {
-    if (a->op == OP_INPUT || (!e->steps[a->id].virt && !e->steps[a->id].alias)) return;
+    const Step *st = a->op == OP_INPUT ? NULL : &e->steps[a->id];
+    if (!st || (!st->virt && !st->alias && !st->split_view)) return;
     for (int i = 0; i < a->nargs; i++) {
         int src = slot_of(e->f, a->args[i]);
         if (src >= 0 && slots[src].last_use < s) slots[src].last_use = s;
