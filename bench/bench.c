@@ -7,6 +7,8 @@
  *   tfc_bench gpt2-train B T [...]   (forward, backward, AdamW: one @train_step)
  *   --no-fusion: compile with every fuse-* pass disabled (bench/run fusion compares)
  *   --print-ir: the module that runs, on stderr (with --profile: which chain a fused.N is)
+ *   --cold: before each run, write 64 MiB elsewhere, so the operands come from memory, not
+ *     the L3 (in a model, each layer's weights were evicted by the 11 layers between)
  *
  * Prints `time_ms: X` (best of --reps runs after one warm-up; compile time excluded and
  * printed apart as `compile_ms`), the GFLOP/s, the kernels and planned peak of the memory
@@ -64,7 +66,7 @@ int main(int argc, char **argv) {
     int ndefs = 0;
     const char *models = "models";
     PassOptions passes = {0};
-    bool at = false, bt = false, profile = false, print_ir = false; /* matmul: A as [K, M] / B as [N, K], transposed in the IR */
+    bool at = false, bt = false, profile = false, print_ir = false, cold = false; /* matmul: A as [K, M] / B as [N, K], transposed in the IR */
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--target") == 0 && i + 1 < argc) target = argv[++i];
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
@@ -75,6 +77,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--profile") == 0) profile = true;
         else if (strcmp(argv[i], "--no-fusion") == 0) passes.disable = pass_fusion_names();
         else if (strcmp(argv[i], "--print-ir") == 0) print_ir = true;
+        else if (strcmp(argv[i], "--cold") == 0) cold = true;
         else if (strcmp(argv[i], "-D") == 0 && i + 1 < argc && ndefs < 32) {
             char *kv = argv[++i], *eq = strchr(kv, '=');
             if (!eq) return fprintf(stderr, "-D needs name=value\n"), 1;
@@ -195,8 +198,11 @@ int main(int argc, char **argv) {
     if (!e) return fprintf(stderr, "%s\n", err), 1;
     printf("compile_ms: %.1f\n", 1e3 * (now() - t0));
     double best = 1e30;
+    enum { EVICT_BYTES = 64 << 20 }; /* twice the L3 */
+    char *evict = cold ? xcalloc(EVICT_BYTES, 1) : NULL;
     for (int r = 0; r <= reps; r++) {
         Tensor *out[4] = {0};
+        if (evict) memset(evict, r, EVICT_BYTES);
         double t = now();
         Tensor **outs = xcalloc((size_t)f->nresults, sizeof *outs);
         if (!b->run(e, w, inputs, outs, err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;
@@ -206,6 +212,7 @@ int main(int argc, char **argv) {
         free(outs);
         (void)out;
     }
+    free(evict);
     if (profile && b->profile_report) b->profile_report(e, stdout);
     printf("gflops: %.1f\n", flops / best * 1e-9);
     printf("time_ms: %.3f\n", best * 1e3);

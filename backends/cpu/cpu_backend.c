@@ -32,9 +32,19 @@ typedef struct {
     IrValue *v;
     CpuKernelInfo ki;
     bool virt;      /* a transpose every user reads in place: no kernel, no tensor */
+    /* A reshape: its operand's data under its own shape (every tensor here is contiguous,
+     * so a reshape moves nothing). Its kernel is still built, for ahead-of-time drivers. */
+    bool alias;
+    /* A split along the last axis read only through reshapes that cut that axis into
+     * heads, read only by transposes (attention's q, k, v): the split is not copied; the
+     * transposes read the parts in place, `strided` (view's strides, in elements). */
+    bool split_view, strided;
+    Tensor view; /* the alias or part of the current run */
+    int64_t strides[IR_MAX_RANK];
     CpuKernelFn fn;
     CpuKernelFn epi; /* a fused matmul's epilogue (ki.epi) */
     double seconds; /* profile */
+    double best;    /* profile: the fastest call, 0 before the first */
     int64_t calls;
 } Step;
 
@@ -120,13 +130,57 @@ static void fuse_sum_matmuls(IrFunc *f, Step *steps) {
     }
 }
 
+static bool is_result(const IrFunc *f, const IrValue *v) {
+    for (int i = 0; i < f->nresults; i++)
+        if (f->results[i] == v) return true;
+    return false;
+}
+
+/* r = reshape(part) keeps part's leading dims and cuts its last dim into static dims
+ * (f32[B, T, 768] -> f32[B, T, 12, 64]), and only transposes read it. */
+static bool cuts_last_dim(const IrFunc *f, const IrValue *r, const IrValue *part) {
+    const IrType *in = &part->type, *out = &r->type;
+    int lead = in->rank - 1;
+    if (r->op != OP_RESHAPE || out->rank <= lead || is_result(f, r) || in->dims[lead].sym) return false;
+    int64_t n = 1;
+    for (int i = 0; i < out->rank; i++) {
+        if (i < lead && !ir_dim_eq(in->dims[i], out->dims[i])) return false;
+        if (i >= lead && out->dims[i].sym) return false;
+        if (i >= lead) n *= out->dims[i].size;
+    }
+    if (n != in->dims[lead].size) return false;
+    for (const IrValue *u = f->first; u; u = u->next)
+        for (int i = 0; i < u->nargs; i++)
+            if (u->args[i] == r && u->op != OP_TRANSPOSE) return false;
+    return true;
+}
+
+/* Mark the splits along the last axis whose every user cuts_last_dim: GPT-2's q, k, v,
+ * which would be copied out of qkv, then each copied again by its head transpose. */
+static void fuse_head_splits(IrFunc *f, Step *steps) {
+    for (IrValue *sp = f->first; sp; sp = sp->next) {
+        if (sp->op != OP_SPLIT || sp->attrs.axis != sp->type.rank - 1 || is_result(f, sp)) continue;
+        bool ok = true;
+        int users = 0;
+        for (IrValue *u = f->first; ok && u; u = u->next)
+            for (int i = 0; ok && i < u->nargs; i++)
+                if (u->args[i] == sp) ok = cuts_last_dim(f, u, sp), users++;
+        if (!ok || !users) continue;
+        steps[sp->id].split_view = true;
+        for (IrValue *u = f->first; u; u = u->next)
+            if (u->nargs && u->args[0] == sp) steps[u->id].strided = true;
+    }
+}
+
 /* Codegen for every value of f into c; steps gets each value's kernel info. */
 static bool codegen_func(CpuCg *c, IrFunc *f, Step *steps, char *err, size_t errlen) {
     fuse_transposes(f, steps);
     fuse_sum_matmuls(f, steps);
+    fuse_head_splits(f, steps);
     for (IrValue *v = f->first; v; v = v->next) {
         if (v->op == OP_INPUT || v->op == OP_WEIGHT) continue;
         steps[v->id].v = v;
+        steps[v->id].alias = v->op == OP_RESHAPE && v->type.dtype == v->args[0]->type.dtype;
         if (steps[v->id].virt) continue;
         if (!cpu_cg_value(c, v, &steps[v->id].ki, err, errlen)) {
             char why[512];
@@ -228,6 +282,32 @@ static Tensor *clone(const Tensor *t) {
     return c;
 }
 
+/* st->view: v (an alias or a split_view) over x's data. A split's part starts `index`
+ * parts into x's last axis and keeps x's strides; a strided reshape of it keeps the
+ * leading strides and cuts the last axis (stride 1) into contiguous dims. */
+static void set_view(Step *st, const Step *part, const IrValue *v, const Tensor *x, int rank,
+                     const int64_t *dims) {
+    st->view = (Tensor){.dtype = v->type.dtype, .rank = rank, .data = x->data};
+    memcpy(st->view.dims, dims, sizeof dims[0] * (size_t)rank);
+    if (st->split_view) {
+        int64_t k = 1;
+        for (int i = x->rank - 1; i >= 0; i--) st->strides[i] = k, k *= x->dims[i];
+        st->view.data = (char *)x->data + ir_dtype_size(x->dtype) * (size_t)(v->attrs.index * dims[rank - 1]);
+    } else if (st->strided) {
+        int lead = part->view.rank - 1;
+        memcpy(st->strides, part->strides, sizeof st->strides[0] * (size_t)lead);
+        int64_t k = 1;
+        for (int i = rank - 1; i >= lead; i--) st->strides[i] = k, k *= dims[i];
+    }
+}
+
+/* One call of st's kernel took `sec`. */
+static void profile_add(Step *st, double sec) {
+    st->seconds += sec;
+    if (!st->calls || sec < st->best) st->best = sec;
+    st->calls++;
+}
+
 enum { POOL_MAX = 512 };
 
 static void pool_give(BkExec *e, Tensor *t) {
@@ -296,7 +376,7 @@ static bool eval_value(BkExec *e, Slot *slots, RefEnv *env, IrValue *v, Tensor *
             double t0 = prof ? now_seconds() : 0;
             CpuLaunch L = {.pool = e->cb->pool};
             ok = cpu_plan_launch(&L, v, &st->ki, st->fn, ops, out, err, errlen);
-            if (prof) st->seconds += now_seconds() - t0, st->calls++;
+            if (prof) profile_add(st, now_seconds() - t0);
         }
         if (!ok) {
             pool_give(e, out);
@@ -328,16 +408,21 @@ static bool eval_value(BkExec *e, Slot *slots, RefEnv *env, IrValue *v, Tensor *
     int64_t dims[IR_MAX_RANK];
     Tensor *out = NULL;
     if (ok) ok = ref_value_shape(v, a, env, &rank, dims, err, errlen);
+    if (ok && (st->alias || st->split_view)) {
+        set_view(st, st->strided ? &e->steps[v->args[0]->id] : NULL, v, a[0], rank, dims);
+        slots[s].t = &st->view;
+        slots[s].owned = false;
+        return true;
+    }
     if (ok) ok = (out = pool_take(e, v->type.dtype, rank, dims, err, errlen)) != NULL;
     if (ok) {
         bool prof = e->cb->opts.profile;
         double t0 = prof ? now_seconds() : 0;
-        CpuLaunch L = {.pool = e->cb->pool, .epi = st->epi};
+        const Step *in = v->nargs && v->args[0]->op != OP_INPUT ? &e->steps[v->args[0]->id] : NULL;
+        CpuLaunch L = {.pool = e->cb->pool, .epi = st->epi,
+                       .in_strides = in && in->strided && in->alias ? in->strides : NULL};
         ok = cpu_plan_launch(&L, v, &st->ki, st->fn, a, out, err, errlen);
-        if (prof) {
-            st->seconds += now_seconds() - t0;
-            st->calls++;
-        }
+        if (prof) profile_add(st, now_seconds() - t0);
     }
     if (a != args) free(a);
     if (!ok) {
@@ -350,7 +435,8 @@ static bool eval_value(BkExec *e, Slot *slots, RefEnv *env, IrValue *v, Tensor *
 }
 
 static void extend_virtual(BkExec *e, Slot *slots, const IrValue *a, int s) {
-    if (a->op == OP_INPUT || !e->steps[a->id].virt) return;
+    const Step *st = a->op == OP_INPUT ? NULL : &e->steps[a->id];
+    if (!st || (!st->virt && !st->alias && !st->split_view)) return;
     for (int i = 0; i < a->nargs; i++) {
         int src = slot_of(e->f, a->args[i]);
         if (src >= 0 && slots[src].last_use < s) slots[src].last_use = s;
@@ -450,7 +536,7 @@ static void cpu_profile_report(BkExec *e, FILE *out) {
     /* aggregate by op name, in order of first appearance */
     typedef struct {
         const char *op;
-        double s;
+        double s, best; /* best: the sum of each value's fastest call */
         int64_t calls;
         int values;
     } Row;
@@ -458,15 +544,17 @@ static void cpu_profile_report(BkExec *e, FILE *out) {
      * the same chain), so the table says which chains cost */
     Row *rows = xcalloc((size_t)e->nsteps + 1, sizeof *rows);
     int nrows = 0;
-    double total = 0;
+    double total = 0, best = 0;
     for (int i = 0; i < e->nsteps; i++) {
         Step *st = &e->steps[i];
         if (!st->v || !st->calls) continue;
         const char *op = st->v->op == OP_FUSED ? st->v->attrs.body->name : ir_op_name(st->v->op);
         int r = 0;
         while (r < nrows && strcmp(rows[r].op, op) != 0) r++;
-        if (r == nrows) rows[nrows++] = (Row){op, 0, 0, 0};
+        if (r == nrows) rows[nrows++] = (Row){op, 0, 0, 0, 0};
         rows[r].s += st->seconds;
+        rows[r].best += st->best;
+        best += st->best;
         rows[r].calls += st->calls;
         rows[r].values++;
         total += st->seconds;
@@ -480,11 +568,14 @@ static void cpu_profile_report(BkExec *e, FILE *out) {
     fprintf(out, "cpu profile of @%s (%d threads; compile %.3f s, %s)\n", e->f->name,
             cpu_pool_threads(e->cb->pool), e->compile_seconds,
             e->compiled ? "compiled" : "from the cache");
-    fprintf(out, "  %-14s %8s %8s %12s %7s\n", "kernel", "values", "calls", "time (ms)", "share");
+    /* best: each value's fastest call, summed (a run's time when no neighbour disturbs) */
+    fprintf(out, "  %-14s %8s %8s %12s %7s %10s\n", "kernel", "values", "calls", "time (ms)", "share",
+            "best (ms)");
     for (int i = 0; i < nrows; i++)
-        fprintf(out, "  %-14s %8d %8lld %12.3f %6.1f%%\n", rows[i].op, rows[i].values,
-                (long long)rows[i].calls, rows[i].s * 1e3, total > 0 ? 100 * rows[i].s / total : 0);
-    fprintf(out, "  %-14s %8s %8s %12.3f\n", "total", "", "", total * 1e3);
+        fprintf(out, "  %-14s %8d %8lld %12.3f %6.1f%% %10.3f\n", rows[i].op, rows[i].values,
+                (long long)rows[i].calls, rows[i].s * 1e3, total > 0 ? 100 * rows[i].s / total : 0,
+                rows[i].best * 1e3);
+    fprintf(out, "  %-14s %8s %8s %12.3f %7s %10.3f\n", "total", "", "", total * 1e3, "", best * 1e3);
     free(rows);
 }
 

@@ -226,6 +226,9 @@ typedef struct {
      * epilogue, recorded after its matmul) */
     void (*rec_kernel)(void *ctx, const char *name);
     CpuKernelFn epi; /* running a fused matmul: its epilogue kernel (ki->epi) */
+    /* a transpose's operand is a strided view (a split's part, see cpu_backend.c): its
+     * strides in elements, from its data pointer; NULL: contiguous */
+    const int64_t *in_strides;
 } CpuLaunch;
 
 /* Compute the params of v's kernel from its operands `a` and its output `out` (already

@@ -114,7 +114,10 @@ static bool ew(const CpuLaunch *L, const IrValue *v, const CpuKernelInfo *ki, Cp
         break;
     case OP_TRANSPOSE: {
         int64_t s[IR_MAX_RANK];
-        contig_strides(a[0]->rank, a[0]->dims, is);
+        if (L->in_strides)
+            memcpy(is, L->in_strides, sizeof is[0] * (size_t)a[0]->rank);
+        else
+            contig_strides(a[0]->rank, a[0]->dims, is);
         for (int j = 0; j < out->rank; j++) s[j] = is[at->ints[j]];
         ew_add(&e, 0, s, out->rank);
         bufs[1] = a[0]->data;

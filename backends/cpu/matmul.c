@@ -4,7 +4,8 @@
  * f32 follows the BLIS structure, with block sizes for this machine's caches:
  *
  *   for jc in N by NC:                 B block (KC x NC, ~768 KiB) stays in L2
- *     for pc in K by KC:  pack B[pc.., jc..] into NR-wide panels (zero-padded)
+ *     for pc in K by KC:  pack B[pc.., jc..] into NR-wide panels (zero-padded; B stored
+ *                         along k: here; stored along N: by the first ir pass, below)
  *       for ic in rows by MC:  pack A[ic.., pc..] into MR-tall panels (zero-padded),
  *                              on the first jc only when all of A fits A_ALL floats
  *         for ir in MC by MR:          A micro-panel (MR x KC, 8 KiB) stays in L1
@@ -15,6 +16,13 @@
  * NR/W vector loads of B, MR broadcasts of A and MR*NR/W FMAs, one FMA a cycle on Zen 4
  * (it issues a 512-bit FMA as two 256-bit halves). It prefetches its C tile before the
  * k loop. Edge tiles compute the full tile on zero padding and store only the valid part.
+ *
+ * B stored [K, N] (the weights of x @ w) is packed by the micro-kernel itself on the
+ * first A panel of each block: it loads B's rows from the operand, stores them into the
+ * packed panel and uses them. The weights come from memory (a model's 340 MB do not stay
+ * in the L3 from one call to the next); as a pass of its own, packing waited on those
+ * loads (11-13 % of GPT-2's matmul time), while inside the k loop their latency hides
+ * behind the FMAs.
  *
  * Packing is vector code, one routine for both operands: an operand stored along the
  * panel's width (B, A^T) is copied a vector at a time with masked loads (the mask also
@@ -194,14 +202,18 @@ static LLVMValueRef build_pack(CpuCg *c, const char *name, int R, bool rows_cont
     return f;
 }
 
-/* C[MR x NR tile] (+)= Ap panel x Bp panel over kc; only mr x nr of it is stored. */
-static LLVMValueRef build_micro(CpuCg *c, const char *name, int MR, int NR) {
+/* C[MR x NR tile] (+)= Ap panel x Bp panel over kc; only mr x nr of it is stored.
+ * With pack_b, two more params (Bs, ldb): B is read from the operand itself, row k of the
+ * panel at Bs[k * ldb] (zero past nr), and each row is also stored into Bp, so the first
+ * A panel of a block packs B as it goes and the others read the packed panel. */
+static LLVMValueRef build_micro(CpuCg *c, const char *name, int MR, int NR, bool pack_b) {
     int W = c->vec, NV = NR / W;
-    LLVMTypeRef ps[8] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64, c->i64};
-    LLVMValueRef f = helper_begin(c, name, ps, 8);
+    LLVMTypeRef ps[10] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64, c->i64, c->ptr, c->i64};
+    LLVMValueRef f = helper_begin(c, name, ps, pack_b ? 10 : 8);
     LLVMValueRef Ap = LLVMGetParam(f, 0), Bp = LLVMGetParam(f, 1), C = LLVMGetParam(f, 2);
     LLVMValueRef ldc = LLVMGetParam(f, 3), kc = LLVMGetParam(f, 4), mr = LLVMGetParam(f, 5);
     LLVMValueRef nr = LLVMGetParam(f, 6), accum = LLVMGetParam(f, 7);
+    LLVMValueRef Bs = pack_b ? LLVMGetParam(f, 8) : NULL, ldb = pack_b ? LLVMGetParam(f, 9) : NULL;
     LLVMTypeRef vt = LLVMVectorType(c->f32, (unsigned)W);
     LLVMValueRef acc[16][4];
     LLVMValueRef zero = LLVMConstNull(vt);
@@ -226,6 +238,12 @@ static LLVMValueRef build_micro(CpuCg *c, const char *name, int MR, int NR) {
     LLVMValueRef bv[4];
     for (int v = 0; v < NV; v++) {
         LLVMValueRef idx = add(c, mul(c, k, cpu_i64(c, NR)), cpu_i64(c, v * W));
+        if (pack_b) { /* the load's latency hides behind the FMAs of the k steps before */
+            LLVMValueRef at = add(c, mul(c, k, ldb), cpu_i64(c, v * W));
+            bv[v] = load_first(c, W, Bs, at, LLVMBuildSub(c->b, nr, cpu_i64(c, v * W), ""));
+            vstore(c, bv[v], Bp, idx);
+            continue;
+        }
         LLVMValueRef pv = LLVMBuildGEP2(c->b, c->f32, Bp, &idx, 1, "");
         bv[v] = LLVMBuildLoad2(c->b, vt, pv, "");
         LLVMSetAlignment(bv[v], 4);
@@ -337,11 +355,13 @@ static void build_sgemm(CpuCg *c, bool ta, bool tb, const char *name) {
     int MR = W >= 16 ? 8 : 4, NR = 3 * W, NC = NR * NC_PANELS, MC = MR * 16;
     char nm[64];
     snprintf(nm, sizeof nm, "%s_packb", name);
-    LLVMValueRef packb = build_pack(c, nm, NR, !tb);
+    LLVMValueRef packb = tb ? build_pack(c, nm, NR, false) : NULL;
     snprintf(nm, sizeof nm, "%s_packa", name);
     LLVMValueRef packa = build_pack(c, nm, MR, ta);
     snprintf(nm, sizeof nm, "%s_micro", name);
-    LLVMValueRef micro = build_micro(c, nm, MR, NR);
+    LLVMValueRef micro = build_micro(c, nm, MR, NR, false);
+    snprintf(nm, sizeof nm, "%s_micro_packb", name);
+    LLVMValueRef micro_packb = tb ? NULL : build_micro(c, nm, MR, NR, true);
 
     cpu_fn_begin(c, name);
     LLVMValueRef M = cpu_param(c, 0), K = cpu_param(c, 2);
@@ -386,8 +406,11 @@ static void build_sgemm(CpuCg *c, bool ta, bool tb, const char *name) {
     LLVMValueRef kc = imin(c, cpu_i64(c, KC), LLVMBuildSub(c->b, K, pc, ""));
     /* B(pc, jc): B[pc * ldb + jc], or B[jc * ldb + pc] when stored transposed */
     LLVMValueRef boff = tb ? add(c, mul(c, jc, ldb), pc) : add(c, mul(c, pc, ldb), jc);
-    LLVMValueRef pbargs[5] = {Bp, at(c, B, boff), ldb, kc, nc};
-    call(c, packb, pbargs, 5);
+    LLVMValueRef Bsrc = at(c, B, boff);
+    if (tb) { /* B stored along k: packed first, 16 x 16 tiles through registers */
+        LLVMValueRef pbargs[5] = {Bp, Bsrc, ldb, kc, nc};
+        call(c, packb, pbargs, 5);
+    }
     LLVMValueRef accum = LLVMBuildZExt(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, pc, cpu_i64(c, 0), ""), c->i64, "");
     LLVMValueRef ic = cpu_loop_begin(c, &lic, cpu_i64(c, 0), M, false);
     LLVMValueRef mc = imin(c, cpu_i64(c, MC), LLVMBuildSub(c->b, M, ic, ""));
@@ -413,8 +436,24 @@ static void build_sgemm(CpuCg *c, bool ta, bool tb, const char *name) {
     LLVMValueRef nr = imin(c, cpu_i64(c, NR), LLVMBuildSub(c->b, nc, jr, ""));
     LLVMValueRef bpan = at(c, Bp, mul(c, jr, kc));
     LLVMValueRef cptr = at(c, C, add(c, mul(c, add(c, ic, ir), ldc), add(c, jc, jr)));
-    LLVMValueRef margs[8] = {apan, bpan, cptr, ldc, kc, mr, nr, accum};
-    call(c, micro, margs, 8);
+    LLVMValueRef margs[10] = {apan, bpan, cptr, ldc, kc, mr, nr, accum, at(c, Bsrc, jr), ldb};
+    if (tb) {
+        call(c, micro, margs, 8);
+    } else { /* B stored along the panel: the block's first A panel packs it (build_micro) */
+        LLVMValueRef first = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, ic, cpu_i64(c, 0), ""),
+                                          LLVMBuildICmp(c->b, LLVMIntEQ, ir, cpu_i64(c, 0), ""), "");
+        LLVMBasicBlockRef bfirst = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "packing");
+        LLVMBasicBlockRef bpacked2 = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "bpacked");
+        LLVMBasicBlockRef bnext = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "micro_done");
+        LLVMBuildCondBr(c->b, first, bfirst, bpacked2);
+        LLVMPositionBuilderAtEnd(c->b, bfirst);
+        call(c, micro_packb, margs, 10);
+        LLVMBuildBr(c->b, bnext);
+        LLVMPositionBuilderAtEnd(c->b, bpacked2);
+        call(c, micro, margs, 8);
+        LLVMBuildBr(c->b, bnext);
+        LLVMPositionBuilderAtEnd(c->b, bnext);
+    }
     cpu_loop_end(c, &ljr, cpu_i64(c, NR));
     cpu_loop_end(c, &lir, cpu_i64(c, MR));
     cpu_loop_end(c, &lic, cpu_i64(c, MC));
