@@ -13,6 +13,8 @@
 
 #include "ad.h"
 
+enum { IR_MAX_PIECES = 16 };
+
 IrValue *ad_op(AdCtx *c, IrOp op, IrValue **args, int nargs, const IrAttrs *a, const IrType *given) {
     char err[512];
     IrValue *v = ir_build(c->f, op, args, nargs, a, given, NULL, err, sizeof err);
@@ -76,6 +78,76 @@ IrWeight **ad_float_weights_read(IrFunc *f, int *n) {
     return ws;
 }
 
+/* The pieces of x along `axis`: x itself, or the operands of a concat along it. */
+typedef struct {
+    int n;
+    IrValue *v[IR_MAX_PIECES];
+    int64_t start[IR_MAX_PIECES + 1];
+} Pieces;
+
+/* zeros as ad_fill makes them (a broadcast scalar 0), or as constant-fold leaves them */
+static bool is_zero_fill(const IrValue *v) {
+    if (v->op == OP_BROADCAST) v = v->args[0];
+    return v->op == OP_CONSTANT && v->attrs.value == 0;
+}
+
+static bool pieces_of(IrValue *x, int64_t axis, Pieces *p) {
+    bool cat = x->op == OP_CONCAT && x->attrs.axis == axis;
+    p->n = cat ? x->nargs : 1;
+    if (p->n > IR_MAX_PIECES) return false;
+    p->start[0] = 0;
+    for (int i = 0; i < p->n; i++) {
+        p->v[i] = cat ? x->args[i] : x;
+        if (p->v[i]->type.dims[axis].sym) return false;
+        p->start[i + 1] = p->start[i] + p->v[i]->type.dims[axis].size;
+    }
+    return true;
+}
+
+/* Whether a boundary of q falls strictly inside [lo, hi). */
+static bool cuts(const Pieces *q, int64_t lo, int64_t hi) {
+    for (int i = 1; i < q->n; i++)
+        if (q->start[i] > lo && q->start[i] < hi) return true;
+    return false;
+}
+
+/* a + b when both are zero-padded along one axis with disjoint live windows (the
+ * gradients of the parts of a split: q, k and v of a fused projection) as one concat of
+ * the live pieces, instead of padding each with zeros and adding the padded tensors.
+ * NULL when they are not of that form. */
+static IrValue *merge_pads(AdCtx *c, IrValue *a, IrValue *b) {
+    if (a->op != OP_CONCAT && b->op != OP_CONCAT) return NULL;
+    int64_t axis = (a->op == OP_CONCAT ? a : b)->attrs.axis;
+    Pieces pa, pb;
+    if (!pieces_of(a, axis, &pa) || !pieces_of(b, axis, &pb) || !ir_type_eq(&a->type, &b->type)) return NULL;
+    IrValue *out[2 * IR_MAX_PIECES];
+    int n = 0;
+    int64_t at = 0, end = pa.start[pa.n];
+    while (at < end) {
+        int i = 0, j = 0;
+        while (pa.start[i + 1] <= at) i++;
+        while (pb.start[j + 1] <= at) j++;
+        bool la = !is_zero_fill(pa.v[i]), lb = !is_zero_fill(pb.v[j]);
+        if (la && lb) return NULL; /* overlapping live windows: a real add */
+        const Pieces *live = la ? &pa : lb ? &pb : NULL;
+        int k = la ? i : j;
+        if (live && (live->start[k] != at || cuts(la ? &pb : &pa, at, live->start[k + 1]))) return NULL;
+        int64_t next = live ? live->start[k + 1] : (pa.start[i + 1] < pb.start[j + 1] ? pa.start[i + 1] : pb.start[j + 1]);
+        if (live) {
+            out[n++] = live->v[k];
+        } else { /* zeros up to the next boundary of either */
+            IrType z = a->type;
+            z.dims[axis] = ir_dim_int(next - at);
+            out[n++] = ad_fill(c, 0, &z);
+        }
+        if (n == 2 * IR_MAX_PIECES) return NULL;
+        at = next;
+    }
+    if (n == 1) return out[0];
+    IrAttrs at_ = {.axis = axis};
+    return ad_op(c, OP_CONCAT, out, n, &at_, NULL);
+}
+
 bool ad_grad(IrFunc *f, IrValue *loss, IrWeight *const *wrt, int n, IrValue **grads, char *err,
              size_t errlen) {
     char ts[IR_TYPE_STR_MAX];
@@ -135,7 +207,8 @@ bool ad_grad(IrFunc *f, IrValue *loss, IrWeight *const *wrt, int n, IrValue **gr
         for (int i = 0; i < v->nargs && i < 64; i++) {
             if (!need[i] || !gr[i]) continue;
             int k = v->args[i]->id;
-            adj[k] = adj[k] ? ad_op2(&c, OP_ADD, adj[k], gr[i]) : gr[i];
+            IrValue *merged = adj[k] ? merge_pads(&c, adj[k], gr[i]) : NULL;
+            adj[k] = merged ? merged : adj[k] ? ad_op2(&c, OP_ADD, adj[k], gr[i]) : gr[i];
         }
     }
     for (int i = 0; ok && i < n; i++) {
