@@ -231,7 +231,33 @@ static void vjp_reshape(AdCtx *c, IrValue *v, IrValue *g, const bool *need, IrVa
     gr[0] = reshape(c, g, &v->args[0]->type);
 }
 
+static bool swaps_last2(const IrValue *v) {
+    int r = v->attrs.nints;
+    for (int i = 0; i < r - 2; i++)
+        if (v->attrs.ints[i] != i) return false;
+    return r >= 2 && v->attrs.ints[r - 2] == r - 1 && v->attrs.ints[r - 1] == r - 2;
+}
+
+/* (Σ_batch X @ Y)ᵀ as Σ_batch Yᵀ @ Xᵀ: when the gradient of xᵀ is a matmul (summed over
+ * leading batch axes), its transpose is taken by swapping the operands, whose transposes
+ * the backends read in place, instead of copying the product. GPT-2's tied embedding:
+ * the logits' weight gradient [768, 50257] (154 MB) is made as [50257, 768] directly.
+ * NULL when g is not of that form. */
+static IrValue *transposed_product(AdCtx *c, IrValue *g) {
+    IrValue *m = g;
+    bool summed = g->op == OP_SUM && !g->attrs.keepdim;
+    if (summed) {
+        m = g->args[0];
+        for (int i = 0; i < g->attrs.nints; i++)
+            if (g->attrs.ints[i] != i || i >= m->type.rank - 2) return NULL;
+    }
+    if (m->op != OP_MATMUL) return NULL;
+    IrValue *t = ad_op2(c, OP_MATMUL, swap_last2(c, m->args[1]), swap_last2(c, m->args[0]));
+    return summed ? reduce(c, OP_SUM, t, g->attrs.ints, g->attrs.nints, false) : t;
+}
+
 static void vjp_transpose(AdCtx *c, IrValue *v, IrValue *g, const bool *need, IrValue **gr) {
+    if (swaps_last2(v) && (gr[0] = transposed_product(c, g))) return;
     IrAttrs a = {.nints = v->attrs.nints};
     for (int i = 0; i < a.nints; i++) a.ints[v->attrs.ints[i]] = i;
     gr[0] = ad_op(c, OP_TRANSPOSE, &g, 1, &a, NULL);
